@@ -1,0 +1,46 @@
+"""Generate docs/data-model.md from the table definitions."""
+
+from __future__ import annotations
+
+from popweave.model.tables import ALL_TABLES, CODE_SYSTEMS
+from popweave.model.validate import REASONS
+
+
+def data_model_markdown() -> str:
+    """The data model as Markdown: one section per table, then code systems and reasons."""
+    out = [
+        "# popweave data model",
+        "",
+        "Generated from `popweave/model/tables.py` by `popweave docs`; do not edit by hand.",
+        "Codes are always a pair (code_system, code); dates are dates; money is DECIMAL(14,2).",
+        "",
+    ]
+    for t in ALL_TABLES:
+        out += [f"## `{t.name}`", "", t.description, "", f"Key: `{', '.join(t.key)}`.", ""]
+        out += ["| column | type | required | rules | description |", "|---|---|---|---|---|"]
+        for c in t.columns:
+            rules = []
+            if c.allowed:
+                rules.append("one of " + ", ".join(f"`{a}`" for a in c.allowed))
+            if c.references:
+                rules.append(f"references `{c.references}`")
+            if c.minimum is not None:
+                rules.append(f">= {c.minimum:g}")
+            if c.maximum is not None:
+                rules.append(f"<= {c.maximum:g}")
+            if c.not_future:
+                rules.append("not after the load date")
+            if c.not_before:
+                rules.append(f"not before {c.not_before}")
+            req = "yes" if c.required else ""
+            out.append(f"| `{c.name}` | {c.kind.value} | {req} | {'; '.join(rules)} | "
+                       f"{c.description} |")
+        for early, late in t.ordered:
+            out.append("")
+            out.append(f"`{late}` may not precede `{early}`.")
+        out.append("")
+    out += ["## Code systems", "", "| name | URI |", "|---|---|"]
+    out += [f"| `{k}` | {v} |" for k, v in CODE_SYSTEMS.items()]
+    out += ["", "## Reasons a row is rejected", "", "| reason | meaning |", "|---|---|"]
+    out += [f"| `{k}` | {v} |" for k, v in REASONS.items()]
+    return "\n".join(out) + "\n"

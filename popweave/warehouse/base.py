@@ -1,0 +1,65 @@
+"""The engine contract: one small base class, each engine in its own file."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+import pyarrow as pa
+
+from popweave.model import ALL_TABLES, Table
+
+
+class Engine(ABC):
+    """An analytic store behind Ibis, with all-or-nothing loads.
+
+    A load is ``begin()``, any number of ``append(table, batch)``, then ``commit()``; on any
+    error ``rollback()`` leaves every table exactly as before ``begin()``.
+    What an engine cannot do is declared in ``unsupported``, not tested for ad hoc.
+    """
+
+    name: ClassVar[str]
+    unsupported: ClassVar[frozenset[str]] = frozenset()
+
+    @property
+    @abstractmethod
+    def ibis(self) -> Any:
+        """The Ibis backend connection, for building expressions."""
+
+    @abstractmethod
+    def create_tables(self, tables: tuple[Table, ...] = ALL_TABLES) -> None:
+        """Create any of ``tables`` that do not exist yet."""
+
+    @abstractmethod
+    def begin(self) -> None: ...
+
+    @abstractmethod
+    def append(self, table: Table, batch: pa.Table) -> None:
+        """Stage ``batch`` (canonical schema) for appending to ``table``."""
+
+    @abstractmethod
+    def commit(self) -> None: ...
+
+    @abstractmethod
+    def rollback(self) -> None: ...
+
+    @abstractmethod
+    def count(self, table: str) -> int:
+        """Committed rows in ``table``."""
+
+    @abstractmethod
+    def read(self, table: str, columns: list[str] | None = None) -> pa.Table:
+        """Committed rows of ``table`` (selected columns) as Arrow."""
+
+    def table(self, name: str) -> Any:
+        """An Ibis table expression for ``name``."""
+        return self.ibis.table(name)
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release the engine's resources."""
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,191 @@
+"""All-or-nothing loads: validate, quarantine rejects, append, log, commit — or leave all as was."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+
+from popweave.errors import LoadError, PopweaveError
+from popweave.model import TABLES, validate
+from popweave.model import quarantine as quarantine_files
+from popweave.model.tables import LOAD_LOG
+from popweave.warehouse.base import Engine
+
+
+@dataclass
+class LoadReport:
+    """What one load did, per table."""
+
+    load_id: str
+    source: str
+    accepted: dict[str, int] = field(default_factory=dict)
+    rejected: dict[str, int] = field(default_factory=dict)
+    quarantine: list[Path] = field(default_factory=list)
+
+    @property
+    def total_accepted(self) -> int:
+        return sum(self.accepted.values())
+
+    @property
+    def total_rejected(self) -> int:
+        return sum(self.rejected.values())
+
+
+class _Hasher:
+    """A file-like sink that SHA-256s the Arrow IPC stream written to it."""
+
+    def __init__(self) -> None:
+        self.h = hashlib.sha256()
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self.h.update(data)
+        return len(data)
+
+    def flush(self) -> None:
+        pass
+
+
+class _KeyCache:
+    """Keys of each table: committed ones read once, plus those accepted so far in this load."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.parts: dict[tuple[str, tuple[str, ...]], list[pa.Table]] = {}
+
+    def get(self, table: str, cols: tuple[str, ...]) -> pa.Table:
+        k = (table, cols)
+        if k not in self.parts:
+            self.parts[k] = [self.engine.read(table, list(cols))]
+        parts = [p for p in self.parts[k] if p.num_rows]
+        if not parts:
+            return self.parts[k][0]
+        return pa.concat_tables([p.select(list(cols)) for p in parts])
+
+    def add(self, table: str, batch: pa.Table) -> None:
+        for (t, cols), parts in self.parts.items():
+            if t == table:
+                parts.append(batch.select(list(cols)))
+
+
+Batches = Mapping[str, pa.Table] | Iterable[tuple[str, pa.Table]]
+
+
+def load(
+    engine: Engine,
+    batches: Batches,
+    *,
+    source: str,
+    quarantine_dir: Path | None = None,
+    today: dt.date | None = None,
+    check_references: bool = True,
+    progress: Callable[[str, int], None] | None = None,
+) -> LoadReport:
+    """Validate and append ``batches`` (table name -> Arrow rows) as one all-or-nothing load.
+
+    Rows that break the model are quarantined with their reasons and the good rows kept.
+    Any error (including an interrupt) rolls the whole load back and removes its quarantine
+    files: the warehouse is left exactly as it was. Returns the per-table counts.
+    """
+    items = batches.items() if isinstance(batches, Mapping) else batches
+    report = LoadReport(load_id=uuid.uuid4().hex[:16], source=source)
+    keys = _KeyCache(engine)
+    hashers: dict[str, _Hasher] = {}
+    writers: dict[str, pa.ipc.RecordBatchStreamWriter] = {}
+    started: dict[str, dt.datetime] = {}
+    offsets: dict[str, int] = {}
+    engine.begin()
+    try:
+        for name, batch in items:
+            if name not in TABLES or name == LOAD_LOG.name:
+                raise LoadError(f"{source}: unknown table {name!r}")
+            tdef = TABLES[name]
+            started.setdefault(name, _now())
+            refs: dict[str, pa.Array] = {}
+            if check_references:
+                for col in tdef.columns:
+                    if col.references and col.name in batch.column_names:
+                        rt, rc = col.references.split(".")
+                        refs[col.references] = _combine(keys.get(rt, (rc,)).column(rc))
+            result = validate(
+                tdef,
+                batch,
+                today=today,
+                row_offset=offsets.get(name, 0),
+                existing_keys=keys.get(name, tdef.key),
+                reference_keys=refs,
+            )
+            offsets[name] = offsets.get(name, 0) + batch.num_rows
+            if result.accepted.num_rows:
+                engine.append(tdef, result.accepted)
+                keys.add(name, result.accepted)
+                if name not in writers:
+                    hashers[name] = _Hasher()
+                    writers[name] = pa.ipc.new_stream(hashers[name], tdef.arrow_schema)
+                writers[name].write_table(result.accepted)
+            if quarantine_dir is not None:
+                path = quarantine_files.write(
+                    quarantine_dir, f"{report.load_id}-{len(report.quarantine):04d}", source, name,
+                    result,
+                )
+                if path:
+                    report.quarantine.append(path)
+            report.accepted[name] = report.accepted.get(name, 0) + result.accepted.num_rows
+            report.rejected[name] = report.rejected.get(name, 0) + result.n_rejected
+            if progress:
+                progress(name, batch.num_rows)
+        for w in writers.values():
+            w.close()
+        engine.append(LOAD_LOG, _log_rows(report, started, hashers))
+        engine.commit()
+    except BaseException as exc:
+        engine.rollback()
+        for p in report.quarantine:
+            p.unlink(missing_ok=True)
+        if isinstance(exc, PopweaveError | KeyboardInterrupt):
+            raise
+        raise LoadError(f"{source}: load failed and was rolled back: {exc}") from exc
+    return report
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _combine(arr: pa.ChunkedArray) -> pa.Array:
+    return arr.combine_chunks() if arr.num_chunks != 1 else arr.chunk(0)
+
+
+def _log_rows(
+    report: LoadReport, started: dict[str, dt.datetime], hashers: dict[str, _Hasher]
+) -> pa.Table:
+    names = list(report.accepted)
+    finished = _now()
+    empty = hashlib.sha256().hexdigest()
+    return pa.table(
+        {
+            "load_id": [report.load_id] * len(names),
+            "source": [report.source] * len(names),
+            "table_name": names,
+            "rows_accepted": [report.accepted[n] for n in names],
+            "rows_rejected": [report.rejected[n] for n in names],
+            "started": [started[n] for n in names],
+            "finished": [finished] * len(names),
+            "content_hash": [hashers[n].h.hexdigest() if n in hashers else empty for n in names],
+        },
+        schema=LOAD_LOG.arrow_schema,
+    )
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    """Committed rows per canonical table."""
+    return {name: engine.count(name) for name in TABLES}
+
+
+__all__ = ["LoadReport", "counts", "load"]
