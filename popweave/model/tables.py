@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from popweave.model.schema import Column, Kind, Table
 
-S, I, F, B, D, TS, M = (
+S, INT, F, B, D, TS, M = (
     Kind.STRING,
     Kind.INTEGER,
     Kind.FLOAT,
@@ -53,12 +53,51 @@ ENCOUNTER_CLASSES = (
     "snf",
     "hospice",
 )
-DISCHARGE_DISPOSITIONS = ("01", "02", "03", "04", "05", "06", "07", "20", "21", "43", "50", "51", "62", "63", "65", "70")
+DISCHARGE_DISPOSITIONS = (
+    "01",
+    "02",
+    "03",
+    "04",
+    "05",
+    "06",
+    "07",
+    "20",
+    "21",
+    "43",
+    "50",
+    "51",
+    "62",
+    "63",
+    "65",
+    "70",
+)
 """NUBC UB-04 patient discharge status codes (FL 17): 01 home, 02 short-term hospital,
 03 SNF, 06 home health, 07 left against advice, 20 expired, 50/51 hospice, ..."""
 OBSERVATION_CATEGORIES = ("vital-signs", "laboratory", "social-history", "survey", "exam", "other")
-PLACES_OF_SERVICE = ("02", "10", "11", "12", "19", "20", "21", "22", "23", "31", "32", "34", "41", "49", "50", "65", "71", "72", "81", "99")
-"""CMS place-of-service codes: 11 office, 21 inpatient hospital, 22 outpatient, 23 ED, ..."""
+PLACES_OF_SERVICE = (
+    "01",
+    "02",
+    "10",
+    "11",
+    "12",
+    "19",
+    "20",
+    "21",
+    "22",
+    "23",
+    "31",
+    "32",
+    "34",
+    "41",
+    "49",
+    "50",
+    "65",
+    "71",
+    "72",
+    "81",
+    "99",
+)
+"""CMS place-of-service codes: 01 pharmacy, 11 office, 21 inpatient hospital, 23 ED, ..."""
 
 ENCOUNTER_CODE_SYSTEMS = ("ICD10CM", "SNOMED")
 CONDITION_CODE_SYSTEMS = ("ICD10CM", "SNOMED")
@@ -75,19 +114,33 @@ def _id(name: str, description: str) -> Column:
 
 
 def _person_ref(required: bool = True) -> Column:
-    return Column("person_id", S, required=required, references="person.person_id",
-                  description="The person this row is about.")
+    return Column(
+        "person_id",
+        S,
+        required=required,
+        references="person.person_id",
+        description="The person this row is about.",
+    )
 
 
 def _encounter_ref() -> Column:
-    return Column("encounter_id", S, references="encounter.encounter_id",
-                  description="The encounter this row was recorded in, if any.")
+    return Column(
+        "encounter_id",
+        S,
+        references="encounter.encounter_id",
+        description="The encounter this row was recorded in, if any.",
+    )
 
 
 def _code_pair(systems: tuple[str, ...], what: str, required: bool = True) -> tuple[Column, Column]:
     return (
-        Column("code_system", S, required=required, allowed=systems,
-               description=f"Code system of the {what}."),
+        Column(
+            "code_system",
+            S,
+            required=required,
+            allowed=systems,
+            description=f"Code system of the {what}.",
+        ),
         Column("code", S, required=required, description=f"The {what} code."),
     )
 
@@ -105,10 +158,18 @@ PERSON = Table(
         Column("language", S, description="Preferred language, ISO 639-1 code (en, es, ...)."),
         Column("area_id", S, references="area.area_id", description="Home area."),
         Column("zip", S, description="Five-digit ZIP code of residence."),
-        Column("pcp_provider_id", S, references="provider.provider_id",
-               description="Attributed primary care provider."),
-        Column("practice_id", S, references="practice.practice_id",
-               description="Attributed practice (clinic)."),
+        Column(
+            "pcp_provider_id",
+            S,
+            references="provider.provider_id",
+            description="Attributed primary care provider.",
+        ),
+        Column(
+            "practice_id",
+            S,
+            references="practice.practice_id",
+            description="Attributed practice (clinic).",
+        ),
     ),
     key=("person_id",),
     grain="person",
@@ -126,18 +187,42 @@ AREA = Table(
         Column("geometry", S, description="GeoJSON Polygon of the area's boundary (WGS84)."),
         Column("centroid_lat", F, minimum=-90, maximum=90),
         Column("centroid_lon", F, minimum=-180, maximum=180),
-        Column("population", I, minimum=0),
+        Column("population", INT, minimum=0),
         Column("median_income", F, minimum=0, description="Median household income, USD."),
-        Column("pct_poverty", F, minimum=0, maximum=100,
-               description="% of people below the federal poverty level."),
-        Column("pct_no_vehicle", F, minimum=0, maximum=100,
-               description="% of households without a vehicle."),
-        Column("pct_no_high_school", F, minimum=0, maximum=100,
-               description="% of adults 25+ without a high-school diploma."),
-        Column("food_access_miles", F, minimum=0,
-               description="Mean distance to a full-service grocery store, miles."),
-        Column("housing_cost_burden", F, minimum=0, maximum=100,
-               description="% of households spending more than 30% of income on housing."),
+        Column(
+            "pct_poverty",
+            F,
+            minimum=0,
+            maximum=100,
+            description="% of people below the federal poverty level.",
+        ),
+        Column(
+            "pct_no_vehicle",
+            F,
+            minimum=0,
+            maximum=100,
+            description="% of households without a vehicle.",
+        ),
+        Column(
+            "pct_no_high_school",
+            F,
+            minimum=0,
+            maximum=100,
+            description="% of adults 25+ without a high-school diploma.",
+        ),
+        Column(
+            "food_access_miles",
+            F,
+            minimum=0,
+            description="Mean distance to a full-service grocery store, miles.",
+        ),
+        Column(
+            "housing_cost_burden",
+            F,
+            minimum=0,
+            maximum=100,
+            description="% of households spending more than 30% of income on housing.",
+        ),
     ),
     key=("area_id",),
     grain="area",
@@ -154,9 +239,13 @@ PRACTICE = Table(
         Column("lon", F, minimum=-180, maximum=180),
         Column("hours_per_week", F, minimum=0, maximum=168),
         Column("evening_hours", B, description="Open after 18:00 at least one weekday."),
-        Column("coordinators", I, minimum=0, description="Care coordinators (FTE, rounded)."),
-        Column("coordinator_capacity", I, minimum=0,
-               description="Patients the practice's coordinators can actively manage."),
+        Column("coordinators", INT, minimum=0, description="Care coordinators (FTE, rounded)."),
+        Column(
+            "coordinator_capacity",
+            INT,
+            minimum=0,
+            description="Patients the practice's coordinators can actively manage.",
+        ),
     ),
     key=("practice_id",),
     grain="practice",
@@ -197,14 +286,23 @@ ENCOUNTER = Table(
     (
         _id("encounter_id", "Identifier of the encounter."),
         _person_ref(),
-        Column("encounter_class", S, required=True, allowed=ENCOUNTER_CLASSES,
-               description="FHIR Encounter.class, simplified."),
+        Column(
+            "encounter_class",
+            S,
+            required=True,
+            allowed=ENCOUNTER_CLASSES,
+            description="FHIR Encounter.class, simplified.",
+        ),
         Column("start_time", TS, required=True, not_future=True, not_before=EARLIEST),
         Column("end_time", TS),
         Column("practice_id", S, references="practice.practice_id"),
         Column("provider_id", S, references="provider.provider_id"),
-        Column("discharge_disposition", S, allowed=DISCHARGE_DISPOSITIONS,
-               description="NUBC discharge status for inpatient stays."),
+        Column(
+            "discharge_disposition",
+            S,
+            allowed=DISCHARGE_DISPOSITIONS,
+            description="NUBC discharge status for inpatient stays.",
+        ),
         *_code_pair(ENCOUNTER_CODE_SYSTEMS, "primary diagnosis or reason", required=False),
     ),
     key=("encounter_id",),
@@ -222,8 +320,12 @@ CONDITION = Table(
         Column("onset_date", D, required=True, not_future=True, not_before=EARLIEST),
         Column("abatement_date", D),
         *_code_pair(CONDITION_CODE_SYSTEMS, "diagnosis"),
-        Column("source_code_system", S, allowed=CONDITION_CODE_SYSTEMS,
-               description="Code system of the code as received (e.g. SNOMED)."),
+        Column(
+            "source_code_system",
+            S,
+            allowed=CONDITION_CODE_SYSTEMS,
+            description="Code system of the code as received (e.g. SNOMED).",
+        ),
         Column("source_code", S, description="The code as received, kept beside the mapped one."),
     ),
     key=("condition_id",),
@@ -255,7 +357,7 @@ MEDICATION = Table(
         Column("start_date", D, required=True, not_future=True, not_before=EARLIEST),
         Column("end_date", D),
         *_code_pair(MEDICATION_CODE_SYSTEMS, "drug"),
-        Column("days_supply", I, minimum=0, maximum=400),
+        Column("days_supply", INT, minimum=0, maximum=400),
     ),
     key=("medication_id",),
     grain="order or fill",
@@ -286,7 +388,7 @@ CLAIM_LINE = Table(
     "Claim lines with allowed and paid amounts.",
     (
         Column("claim_id", S, required=True),
-        Column("line_number", I, required=True, minimum=1),
+        Column("line_number", INT, required=True, minimum=1),
         _person_ref(),
         _encounter_ref(),
         Column("service_date", D, required=True, not_future=True, not_before=EARLIEST),
@@ -308,8 +410,8 @@ LOAD_LOG = Table(
         Column("load_id", S, required=True),
         Column("source", S, required=True),
         Column("table_name", S, required=True),
-        Column("rows_accepted", I, required=True, minimum=0),
-        Column("rows_rejected", I, required=True, minimum=0),
+        Column("rows_accepted", INT, required=True, minimum=0),
+        Column("rows_rejected", INT, required=True, minimum=0),
         Column("started", TS, required=True),
         Column("finished", TS, required=True),
         Column("content_hash", S, required=True, description="SHA-256 of the accepted rows."),

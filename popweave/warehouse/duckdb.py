@@ -27,6 +27,7 @@ class DuckDBEngine(Engine):
             raise WorkspaceError(f"cannot open the warehouse {path}: {exc}") from None
         self.raw: duckdb.DuckDBPyConnection = self._ibis.con
         self._in_load = False
+        self._closed = False
 
     @property
     def ibis(self) -> Any:
@@ -66,4 +67,6 @@ class DuckDBEngine(Engine):
         return self.raw.sql(f'SELECT {cols} FROM "{table}"').to_arrow_table()
 
     def close(self) -> None:
-        self._ibis.disconnect()
+        if not self._closed:
+            self._closed = True
+            self._ibis.disconnect()

@@ -1,0 +1,202 @@
+"""The `popweave` command line: workspaces, the synthetic city, tables and the quarantine."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
+
+from popweave.errors import PopweaveError, WorkspaceError
+from popweave.workspace import DEFAULT_ENGINE, Workspace
+
+app = typer.Typer(
+    help="popweave: population health management. Start with `popweave init`, then "
+    "`popweave synth` to build a synthetic city, then `popweave tables`.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+err = Console(stderr=True)
+
+DEFAULT_WORKSPACE = Path(os.environ.get("POPWEAVE_WORKSPACE", "popweave-data"))
+WorkspaceOpt = Annotated[
+    Path,
+    typer.Option("--workspace", "-w", help="Workspace folder (env POPWEAVE_WORKSPACE).",
+                 show_default=True),
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def friendly(fn: F) -> F:
+    """Turn user mistakes into one clear line on stderr and exit code 2 (no traceback)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PopweaveError as exc:
+            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except KeyboardInterrupt:
+            err.print("[bold red]interrupted[/]: nothing was changed")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@friendly
+def init(
+    path: Annotated[Path, typer.Argument(help="Folder to create.")] = DEFAULT_WORKSPACE,
+    engine: Annotated[
+        str, typer.Option(help="Warehouse engine URL: duckdb:///warehouse.duckdb or spark://local[*].")
+    ] = DEFAULT_ENGINE,
+) -> None:
+    """Create a workspace: settings, an empty warehouse, quarantine and reports folders."""
+    from popweave.warehouse import open_workspace_engine
+
+    ws = Workspace.init(path, engine)
+    with open_workspace_engine(ws):
+        pass
+    console.print(f"Created workspace [bold]{ws.root}[/] (engine {ws.engine_url}).")
+    console.print("Next: [bold]popweave synth --people 20000 --seed 42"
+                  + ("" if path == DEFAULT_WORKSPACE else f" --workspace {path}") + "[/]")
+
+
+@app.command()
+@friendly
+def synth(
+    people: Annotated[int, typer.Option("--people", "-n", help="How many people live in the city.")] = 20000,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same city.")] = 42,
+    years: Annotated[int, typer.Option(help="Years of history, ending 2025-12-31.")] = 3,
+    replace: Annotated[bool, typer.Option("--replace", help="Rebuild a warehouse that already holds data.")] = False,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+) -> None:
+    """Build a synthetic city into the workspace's warehouse and write truth.json."""
+    from popweave.synth import Params, build_city
+    from popweave.warehouse import load, open_workspace_engine, rebuilding
+
+    if people < 1:
+        raise PopweaveError(f"--people must be a positive whole number, got {people}")
+    if not 1 <= years <= 20:
+        raise PopweaveError(f"--years must be between 1 and 20, got {years}")
+    if seed < 0:
+        raise PopweaveError(f"--seed must be zero or positive, got {seed}")
+    ws = Workspace.open(workspace)
+    ws.check_writable()
+    with open_workspace_engine(ws) as eng:
+        present = eng.count("person")
+    if present and not replace:
+        raise WorkspaceError(
+            f"the warehouse in {ws.root} already holds {present:,} people; "
+            "pass --replace to rebuild it"
+        )
+    t0 = time.perf_counter()
+    from popweave.synth.city import STEPS
+
+    params = Params(years=years)
+    with _progress() as bar:
+        gen = bar.add_task("generating", total=len(STEPS))
+        city = build_city(people, seed, params,
+                          progress=lambda s: bar.update(gen, advance=1, description=s))
+        bar.update(gen, description="generated")
+        loading = bar.add_task("loading", total=11)
+        with rebuilding(ws.engine_url, ws.root) as eng:
+            tables = city.tables()
+
+            def tick(name: str, rows: int) -> None:
+                bar.update(loading, advance=1, description=f"loaded {name} ({rows:,})")
+
+            report = load(eng, tables, source=f"synth people={people} seed={seed}",
+                          quarantine_dir=ws.quarantine_dir, progress=tick)
+        _write_json(ws.truth_path, city.truth)
+    secs = time.perf_counter() - t0
+    console.print(
+        f"Built a city of {people:,} people: {report.total_accepted:,} rows in "
+        f"{secs:.1f} s ({people / secs:,.0f} people/s); rejected {report.total_rejected:,}."
+    )
+    console.print(f"Planted truths: {ws.truth_path}")
+
+
+@app.command()
+@friendly
+def tables(workspace: WorkspaceOpt = DEFAULT_WORKSPACE) -> None:
+    """Row counts of every warehouse table."""
+    from popweave.warehouse import counts, open_workspace_engine
+
+    ws = Workspace.open(workspace)
+    with open_workspace_engine(ws) as eng:
+        c = counts(eng)
+    t = RichTable(title=f"Warehouse of {ws.root}")
+    t.add_column("table")
+    t.add_column("rows", justify="right")
+    for name, n in c.items():
+        t.add_row(name, f"{n:,}")
+    console.print(t)
+
+
+@app.command()
+@friendly
+def quarantine(workspace: WorkspaceOpt = DEFAULT_WORKSPACE) -> None:
+    """Rejected rows by table, field and reason."""
+    from popweave.model import quarantine as q
+
+    ws = Workspace.open(workspace)
+    s = q.summary(ws.quarantine_dir)
+    if s.num_rows == 0:
+        console.print("The quarantine is empty.")
+        return
+    t = RichTable(title="Quarantine")
+    for col in ("table", "field", "reason", "count"):
+        t.add_column(col, justify="right" if col == "count" else "left")
+    for row in s.to_pylist():
+        t.add_row(row["table_name"], row["field"], row["reason"], f"{row['count']:,}")
+    console.print(t)
+
+
+@app.command()
+@friendly
+def docs(
+    out: Annotated[Path, typer.Option(help="Where to write the data-model reference.")] = Path(
+        "docs/data-model.md"
+    ),
+) -> None:
+    """Write the data-model reference generated from the table definitions."""
+    from popweave.model.docs import data_model_markdown
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(data_model_markdown(), encoding="utf-8")
+    console.print(f"Wrote {out}")
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=not sys.stderr.isatty(),
+    )
+
+
+def _write_json(path: Path, data: object) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()
