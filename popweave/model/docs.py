@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from popweave.model.tables import ALL_TABLES, CODE_SYSTEMS
 from popweave.model.validate import REASONS
 
@@ -11,7 +14,8 @@ def data_model_markdown() -> str:
     out = [
         "# popweave data model",
         "",
-        "Generated from `popweave/model/tables.py` by `popweave docs`; do not edit by hand.",
+        "Generated from `popweave/model/tables.py` by `python -m popweave.model.docs`;",
+        "do not edit by hand.",
         "Codes are always a pair (code_system, code); dates are dates; money is DECIMAL(14,2).",
         "",
     ]
@@ -33,8 +37,8 @@ def data_model_markdown() -> str:
             if c.not_before:
                 rules.append(f"not before {c.not_before}")
             req = "yes" if c.required else ""
-            out.append(f"| `{c.name}` | {c.kind.value} | {req} | {'; '.join(rules)} | "
-                       f"{c.description} |")
+            cells = [f"`{c.name}`", c.kind.value, req, "; ".join(rules), c.description]
+            out.append("| " + " | ".join(_cell(x) for x in cells) + " |")
         for early, late in t.ordered:
             out.append("")
             out.append(f"`{late}` may not precede `{early}`.")
@@ -42,5 +46,24 @@ def data_model_markdown() -> str:
     out += ["## Code systems", "", "| name | URI |", "|---|---|"]
     out += [f"| `{k}` | {v} |" for k, v in CODE_SYSTEMS.items()]
     out += ["", "## Reasons a row is rejected", "", "| reason | meaning |", "|---|---|"]
-    out += [f"| `{k}` | {v} |" for k, v in REASONS.items()]
+    out += [f"| `{k}` | {_cell(v)} |" for k, v in REASONS.items()]
     return "\n".join(out) + "\n"
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Write the data model to the path given (or print it)."""
+    args = sys.argv[1:] if argv is None else argv
+    text = data_model_markdown()
+    if args:
+        Path(args[0]).write_text(text, encoding="utf-8")
+    else:
+        sys.stdout.write(text)
+
+
+if __name__ == "__main__":
+    main()

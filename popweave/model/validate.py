@@ -10,6 +10,7 @@ import datetime as dt
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 
 import numpy as np
 import pyarrow as pa
@@ -60,7 +61,7 @@ class Validated:
 
     @property
     def n_rejected(self) -> int:
-        return self.rejected_rows.num_rows
+        return int(self.rejected_rows.num_rows)
 
 
 class _Problems:
@@ -126,64 +127,146 @@ def _coerce(col: Column, arr: pa.Array, problems: _Problems) -> pa.Array:
     target = col.arrow_type
     if pa.types.is_dictionary(arr.type):
         arr = arr.dictionary_decode()
-    if arr.type == target:
-        return arr
     if pa.types.is_null(arr.type):
         return pa.nulls(len(arr), target)
     if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
-        arr = pc.cast(arr, pa.string())
-        stripped = pc.utf8_trim_whitespace(arr)
-        # Empty strings are missing values, not type errors.
-        arr = pc.if_else(pc.equal(stripped, ""), pa.scalar(None, pa.string()), arr)
-        if col.kind is Kind.STRING:
-            return arr
-        pattern = {
-            Kind.INTEGER: _INTEGER,
-            Kind.FLOAT: _NUMBER,
-            Kind.MONEY: _NUMBER,
-            Kind.DATE: _DATE,
-            Kind.TIMESTAMP: _TIMESTAMP,
-            Kind.BOOLEAN: r"^(?i)(true|false|t|f|1|0|yes|no)$",
-        }[col.kind]
-        ok = pc.match_substring_regex(arr, pattern)
-        problems.add(pc.and_(pc.is_valid(arr), pc.invert(ok)), col.name, "wrong_type", arr)
-        good = pc.if_else(ok, arr, pa.scalar(None, pa.string()))
-        try:
-            out = _cast_text(col, good)
-        except (pa.ArrowInvalid, ValueError):
-            out = _cast_each(col, good)
-        # Well-formed but impossible values (2023-02-30) end here.
-        problems.add(pc.and_(pc.is_valid(good), pc.is_null(out)), col.name, "wrong_type", good)
-        return out
+        return _coerce_text(col, pc.cast(arr, pa.string()), problems)
+    if arr.type == target:
+        return _finite(col, arr, problems) if col.kind is Kind.FLOAT else arr
     try:
         if col.kind is Kind.MONEY and not pa.types.is_decimal(arr.type):
-            arr = pc.round(pc.cast(arr, pa.float64()), 2)
+            return _money(col, pc.cast(arr, pa.float64()), problems, arr)
         if col.kind is Kind.INTEGER and pa.types.is_floating(arr.type):
-            whole = pc.equal(pc.floor(arr), arr)
-            problems.add(pc.invert(whole), col.name, "wrong_type", arr)
+            whole = pc.and_(
+                pc.and_(pc.is_finite(arr), pc.equal(pc.floor(arr), arr)),
+                pc.less(pc.abs(arr), pa.scalar(2.0**63, arr.type)),
+            )
+            problems.add(pc.and_(pc.is_valid(arr), pc.invert(whole)), col.name, "wrong_type", arr)
             arr = pc.if_else(whole, arr, pa.scalar(None, arr.type))
-        return pc.cast(arr, target, safe=col.kind is not Kind.MONEY)
+        if col.kind is Kind.FLOAT and pa.types.is_floating(arr.type):
+            arr = _finite(col, arr, problems)
+        if col.kind in (Kind.DATE, Kind.TIMESTAMP) and pa.types.is_timestamp(arr.type):
+            # Aware timestamps become UTC wall-clock times; sub-microsecond digits are dropped.
+            return pc.cast(arr, options=pc.CastOptions(target, allow_time_truncate=True))
+        return pc.cast(arr, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
         raise LoadError(
             f"{problems.table.name}.{col.name}: cannot read {arr.type} as {col.kind.value} ({exc})"
         ) from None
 
 
+def _finite(
+    col: Column, arr: pa.Array, problems: _Problems, shown: pa.Array | None = None
+) -> pa.Array:
+    """Reject NaN and infinities: they are not numbers a count or a mean can use."""
+    finite = pc.is_finite(arr)
+    bad = pc.and_(pc.is_valid(arr), pc.invert(finite))
+    problems.add(bad, col.name, "wrong_type", arr if shown is None else shown)
+    return pc.if_else(finite, arr, pa.scalar(None, arr.type))
+
+
+_MONEY_LIMIT = 10.0**12
+"""DECIMAL(14,2) holds amounts below one trillion."""
+
+
+def _money(col: Column, amounts: pa.Array, problems: _Problems, shown: pa.Array) -> pa.Array:
+    """Round float amounts to cents; amounts DECIMAL(14,2) cannot hold are unreadable."""
+    rounded = pc.round(amounts, 2)
+    fits = pc.and_(pc.is_finite(rounded), pc.less(pc.abs(rounded), _MONEY_LIMIT))
+    problems.add(pc.and_(pc.is_valid(rounded), pc.invert(fits)), col.name, "wrong_type", shown)
+    kept = pc.if_else(fits, rounded, pa.scalar(None, pa.float64()))
+    return pc.cast(kept, col.arrow_type, safe=False)
+
+
+_TEXT_PATTERNS: dict[Kind, str] = {
+    Kind.INTEGER: _INTEGER,
+    Kind.FLOAT: _NUMBER,
+    Kind.MONEY: _NUMBER,
+    Kind.DATE: _DATE,
+    Kind.TIMESTAMP: _TIMESTAMP,
+    Kind.BOOLEAN: r"(?i)^(true|false|t|f|1|0|yes|no)$",
+}
+
+
+def _coerce_text(col: Column, arr: pa.Array, problems: _Problems) -> pa.Array:
+    """Read text as the column's type; blank text is a missing value, not a type error."""
+    none = pa.scalar(None, pa.string())
+    stripped = pc.utf8_trim_whitespace(arr)
+    blank = pc.equal(stripped, "")
+    if col.kind is Kind.STRING:
+        # Text is kept as received, except that blank text counts as missing.
+        return pc.if_else(blank, none, arr)
+    text = pc.if_else(blank, none, stripped)
+    ok = pc.match_substring_regex(text, _TEXT_PATTERNS[col.kind])
+    problems.add(pc.and_(pc.is_valid(text), pc.invert(ok)), col.name, "wrong_type", arr)
+    good = pc.if_else(ok, text, none)
+    if col.kind in (Kind.DATE, Kind.TIMESTAMP):
+        # Well-formed but impossible dates and times (2023-02-30, 25:00) are unreadable.
+        possible = _possible_datetime(good)
+        problems.add(pc.and_(pc.is_valid(good), pc.invert(possible)), col.name, "wrong_type", arr)
+        good = pc.if_else(possible, good, none)
+    try:
+        out = _cast_text(col, good)
+    except (pa.ArrowInvalid, ValueError):
+        out = _cast_each(col, good)
+    # Anything else that matched the pattern but could not be read (integer overflow) ends here.
+    problems.add(pc.and_(pc.is_valid(good), pc.is_null(out)), col.name, "wrong_type", arr)
+    if col.kind is Kind.MONEY:
+        return _money(col, out, problems, arr)
+    if col.kind is Kind.FLOAT:
+        return _finite(col, out, problems, arr)
+    return out
+
+
+_DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
+
+
+def _part(text: pa.Array, start: int, stop: int, default: int) -> np.ndarray:
+    """Digits ``text[start:stop]`` as integers (``default`` where absent)."""
+    piece = pc.utf8_slice_codeunits(text, start, stop)
+    digits = pc.if_else(
+        pc.match_substring_regex(piece, r"^\d+$"), piece, pa.scalar(None, pa.string())
+    )
+    nums = pc.fill_null(pc.cast(digits, pa.int64()), default)
+    return np.asarray(nums.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _possible_datetime(text: pa.Array) -> np.ndarray:
+    """Which ISO texts (already well-formed) name a real calendar day and clock time."""
+    year, month, day = _part(text, 0, 4, 2000), _part(text, 5, 7, 1), _part(text, 8, 10, 1)
+    hour, minute, second = _part(text, 11, 13, 0), _part(text, 14, 16, 0), _part(text, 17, 19, 0)
+    leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
+    good_month = (month >= 1) & (month <= 12)
+    days = _DAYS_IN_MONTH[np.where(good_month, month, 0)] + ((month == 2) & leap)
+    return np.asarray(
+        (year >= 1)
+        & good_month
+        & (day >= 1)
+        & (day <= days)
+        & (hour <= 23)
+        & (minute <= 59)
+        & (second <= 59),
+        dtype=bool,
+    )
+
+
 def _cast_each(col: Column, good: pa.Array) -> pa.Array:
-    """Slow path for a batch holding an impossible value: cast one value at a time."""
+    """Slow path for a batch holding a value Arrow cannot read: cast one value at a time."""
     out = []
     for v in good.to_pylist():
         try:
             out.append(None if v is None else _cast_text(col, pa.array([v]))[0].as_py())
         except (pa.ArrowInvalid, ValueError):
             out.append(None)
-    return pa.array(out, col.arrow_type)
+    return pa.array(out, pa.float64() if col.kind is Kind.MONEY else col.arrow_type)
 
 
 def _cast_text(col: Column, good: pa.Array) -> pa.Array:
     if col.kind is Kind.TIMESTAMP:
         # Offsets are converted to UTC; values without one are taken as recorded.
-        txt = pc.replace_substring_regex(good, r"^(\d{4}-\d{2}-\d{2})$", r"\1T00:00:00")
+        txt = pc.replace_substring_regex(
+            good, r"^(\d{4}-\d{2}-\d{2})(Z|[+-]\d{2}:?\d{2})?$", r"\1T00:00:00\2"
+        )
         txt = pc.replace_substring(txt, " ", "T")
         txt = pc.replace_substring_regex(txt, r"T(\d{2}:\d{2})([+\-Z]|$)", r"T\1:00\2")
         has_tz = pc.match_substring_regex(txt, r"(Z|[+-]\d{2}:?\d{2})$")
@@ -196,7 +279,7 @@ def _cast_text(col: Column, good: pa.Array) -> pa.Array:
         truthy = pc.is_in(low, value_set=pa.array(["true", "t", "1", "yes"]))
         return pc.if_else(pc.is_valid(low), truthy, pa.scalar(None, pa.bool_()))
     if col.kind is Kind.MONEY:
-        return pc.cast(pc.round(pc.cast(good, pa.float64()), 2), col.arrow_type, safe=False)
+        return pc.cast(good, pa.float64())
     return pc.cast(good, col.arrow_type)
 
 
@@ -289,19 +372,20 @@ def _check_column(
         reason = "unknown_code_system" if col.name.endswith("code_system") else "not_allowed"
         problems.add(pc.and_(valid, pc.invert(ok)), col.name, reason, arr)
     if col.minimum is not None:
-        low = pc.less(arr, pa.scalar(col.minimum).cast(arr.type))
-        reason = "negative_money" if col.kind is Kind.MONEY else "out_of_range"
+        low = pc.less(arr, _bound(col.minimum, arr.type))
+        reason = "negative_money" if col.kind is Kind.MONEY and col.minimum == 0 else "out_of_range"
         problems.add(low, col.name, reason, arr)
     if col.maximum is not None:
-        problems.add(pc.greater(arr, pa.scalar(col.maximum).cast(arr.type)), col.name,
-                     "out_of_range", arr)
+        high = pc.greater(arr, _bound(col.maximum, arr.type))
+        problems.add(high, col.name, "out_of_range", arr)
     if col.kind in (Kind.DATE, Kind.TIMESTAMP):
         if col.not_future:
             limit = (
                 pa.scalar(today, pa.date32())
                 if col.kind is Kind.DATE
-                else pa.scalar(dt.datetime.combine(today + dt.timedelta(days=1), dt.time()),
-                               pa.timestamp("us"))
+                else pa.scalar(
+                    dt.datetime.combine(today + dt.timedelta(days=1), dt.time()), pa.timestamp("us")
+                )
             )
             cmp = pc.greater(arr, limit) if col.kind is Kind.DATE else pc.greater_equal(arr, limit)
             problems.add(cmp, col.name, "future_date", arr)
@@ -317,6 +401,15 @@ def _check_column(
         keys = reference_keys[col.references]
         ok = pc.is_in(arr, value_set=keys)
         problems.add(pc.and_(valid, pc.invert(ok)), col.name, "unknown_reference", arr)
+
+
+def _bound(value: float, type_: pa.DataType) -> pa.Scalar:
+    """A range limit as a scalar of the column's type (decimals need an exact Decimal)."""
+    if pa.types.is_decimal(type_):
+        return pa.scalar(Decimal(repr(float(value))), pa.decimal128(38, type_.scale))
+    if pa.types.is_integer(type_):
+        return pa.scalar(float(value), pa.float64())
+    return pa.scalar(value, type_)
 
 
 def _check_keys(
