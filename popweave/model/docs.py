@@ -14,8 +14,8 @@ def data_model_markdown() -> str:
     out = [
         "# popweave data model",
         "",
-        "Generated from `popweave/model/tables.py` by `python -m popweave.model.docs`;",
-        "do not edit by hand.",
+        "Generated from `popweave/model/tables.py` by `popweave docs`",
+        "(or `python -m popweave.model.docs docs/data-model.md`); do not edit by hand.",
         "Codes are always a pair (code_system, code); dates are dates; money is DECIMAL(14,2).",
         "",
     ]
