@@ -25,8 +25,26 @@ QUARANTINE_SCHEMA = pa.schema(
 )
 
 
-def write(directory: Path, load_id: str, source: str, table: str, result: Validated) -> Path | None:
-    """Write the rejects of ``result`` under ``directory``; atomic (temp file, then rename)."""
+PENDING_SUFFIX = ".pending"
+"""Quarantine files of a load that has not committed yet end in this (hidden, not read)."""
+
+
+def write(
+    directory: Path,
+    load_id: str,
+    source: str,
+    table: str,
+    result: Validated,
+    *,
+    part: int | None = None,
+    pending: bool = False,
+) -> Path | None:
+    """Write the rejects of ``result`` under ``directory``; atomic (temp file, then rename).
+
+    ``part`` numbers the files of one load and table; with ``pending`` the file stays hidden
+    until :func:`publish` (the loader publishes after its commit, so a load that fails or is
+    killed never shows rejects of rows that are not in the warehouse).
+    """
     if result.rejects.num_rows == 0:
         return None
     rows = result.rejected_rows
@@ -44,17 +62,44 @@ def write(directory: Path, load_id: str, source: str, table: str, result: Valida
             "field": rej.column("field"),
             "reason": rej.column("reason"),
             "value": rej.column("value"),
-            "record": pa.array([records.get(r) for r in rej.column("row").to_pylist()],
-                               pa.string()),
+            "record": pa.array(
+                [records.get(r) for r in rej.column("row").to_pylist()], pa.string()
+            ),
         },
         schema=QUARANTINE_SCHEMA,
     )
     directory.mkdir(parents=True, exist_ok=True)
-    final = directory / f"{load_id}-{table}.parquet"
+    stem = load_id if part is None else f"{load_id}-{part:04d}"
+    final = directory / f"{stem}-{table}.parquet"
+    target = directory / f".{final.name}{PENDING_SUFFIX}" if pending else final
     tmp = directory / f".{final.name}.tmp"
-    pq.write_table(out, tmp)
-    os.replace(tmp, final)
+    try:
+        pq.write_table(out, tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def publish(path: Path) -> Path:
+    """Make a pending quarantine file visible; returns its final path."""
+    name = path.name
+    if not (name.startswith(".") and name.endswith(PENDING_SUFFIX)):
+        return path
+    final = path.with_name(name[1 : -len(PENDING_SUFFIX)])
+    os.replace(path, final)
     return final
+
+
+def pending(directory: Path) -> dict[str, list[Path]]:
+    """Pending quarantine files under ``directory`` by load id."""
+    out: dict[str, list[Path]] = {}
+    if not directory.is_dir():
+        return out
+    for p in sorted(directory.glob(f".*.parquet{PENDING_SUFFIX}")):
+        out.setdefault(p.name[1:].split("-", 1)[0], []).append(p)
+    return out
 
 
 def read(directory: Path) -> pa.Table:

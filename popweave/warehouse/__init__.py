@@ -44,8 +44,6 @@ def open_workspace_engine(ws: Workspace) -> Engine:
     return open_engine(ws.engine_url, ws.root)
 
 
-
-
 @contextmanager
 def rebuilding(url: str, root: Path) -> Iterator[Engine]:
     """An empty engine in a staging place; when the block succeeds it replaces the

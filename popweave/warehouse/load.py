@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
+import pyarrow.csv as pa_csv
 
 from popweave.errors import LoadError, PopweaveError
 from popweave.model import TABLES, validate
@@ -38,11 +39,16 @@ class LoadReport:
 
 
 class _Hasher:
-    """A file-like sink that SHA-256s the Arrow IPC stream written to it."""
+    """SHA-256 of a table's accepted rows, independent of how they were split into batches.
 
-    def __init__(self) -> None:
+    The rows are hashed in a canonical text form (a CSV header once, then one line per row;
+    null and empty text differ), so the same content gives the same hash on every engine.
+    """
+
+    def __init__(self, schema: pa.Schema) -> None:
         self.h = hashlib.sha256()
         self.closed = False
+        self._writer = pa_csv.CSVWriter(self, schema)
 
     def write(self, data: bytes) -> int:
         self.h.update(data)
@@ -51,6 +57,12 @@ class _Hasher:
     def flush(self) -> None:
         pass
 
+    def add(self, rows: pa.Table) -> None:
+        self._writer.write_table(rows)
+
+    def hexdigest(self) -> str:
+        return self.h.hexdigest()
+
 
 class _KeyCache:
     """Keys of each table: committed ones read once, plus those accepted so far in this load."""
@@ -58,20 +70,28 @@ class _KeyCache:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.parts: dict[tuple[str, tuple[str, ...]], list[pa.Table]] = {}
+        self.joined: dict[tuple[str, tuple[str, ...]], pa.Table] = {}
+
+    @staticmethod
+    def _schema(table: str, cols: tuple[str, ...]) -> pa.Schema:
+        tdef = TABLES[table]
+        return pa.schema([pa.field(c, tdef.column(c).arrow_type, nullable=True) for c in cols])
 
     def get(self, table: str, cols: tuple[str, ...]) -> pa.Table:
         k = (table, cols)
         if k not in self.parts:
-            self.parts[k] = [self.engine.read(table, list(cols))]
-        parts = [p for p in self.parts[k] if p.num_rows]
-        if not parts:
-            return self.parts[k][0]
-        return pa.concat_tables([p.select(list(cols)) for p in parts])
+            committed = self.engine.read(table, list(cols))
+            self.parts[k] = [committed.select(list(cols)).cast(self._schema(table, cols))]
+        if k not in self.joined:
+            parts = self.parts[k]
+            self.joined[k] = parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+        return self.joined[k]
 
     def add(self, table: str, batch: pa.Table) -> None:
         for (t, cols), parts in self.parts.items():
             if t == table:
-                parts.append(batch.select(list(cols)))
+                parts.append(batch.select(list(cols)).cast(self._schema(t, cols)))
+                self.joined.pop((t, cols), None)
 
 
 Batches = Mapping[str, pa.Table] | Iterable[tuple[str, pa.Table]]
@@ -91,15 +111,20 @@ def load(
 
     Rows that break the model are quarantined with their reasons and the good rows kept.
     Any error (including an interrupt) rolls the whole load back and removes its quarantine
-    files: the warehouse is left exactly as it was. Returns the per-table counts.
+    files: the warehouse is left exactly as it was. Quarantine files stay hidden until the
+    load commits, so a load killed outside Python's control leaves no visible rejects either
+    (the next load removes them, or publishes them if their load did commit).
+    Returns the per-table counts.
     """
     items = batches.items() if isinstance(batches, Mapping) else batches
     report = LoadReport(load_id=uuid.uuid4().hex[:16], source=source)
+    if quarantine_dir is not None:
+        _settle_pending(engine, quarantine_dir)
     keys = _KeyCache(engine)
     hashers: dict[str, _Hasher] = {}
-    writers: dict[str, pa.ipc.RecordBatchStreamWriter] = {}
     started: dict[str, dt.datetime] = {}
     offsets: dict[str, int] = {}
+    staged: list[Path] = []
     engine.begin()
     try:
         for name, batch in items:
@@ -122,36 +147,55 @@ def load(
                 reference_keys=refs,
             )
             offsets[name] = offsets.get(name, 0) + batch.num_rows
+            if name not in hashers:
+                hashers[name] = _Hasher(tdef.arrow_schema)
             if result.accepted.num_rows:
                 engine.append(tdef, result.accepted)
                 keys.add(name, result.accepted)
-                if name not in writers:
-                    hashers[name] = _Hasher()
-                    writers[name] = pa.ipc.new_stream(hashers[name], tdef.arrow_schema)
-                writers[name].write_table(result.accepted)
+                hashers[name].add(result.accepted)
             if quarantine_dir is not None:
                 path = quarantine_files.write(
-                    quarantine_dir, f"{report.load_id}-{len(report.quarantine):04d}", source, name,
+                    quarantine_dir,
+                    report.load_id,
+                    source,
+                    name,
                     result,
+                    part=len(staged),
+                    pending=True,
                 )
                 if path:
-                    report.quarantine.append(path)
+                    staged.append(path)
             report.accepted[name] = report.accepted.get(name, 0) + result.accepted.num_rows
             report.rejected[name] = report.rejected.get(name, 0) + result.n_rejected
             if progress:
                 progress(name, batch.num_rows)
-        for w in writers.values():
-            w.close()
         engine.append(LOAD_LOG, _log_rows(report, started, hashers))
         engine.commit()
     except BaseException as exc:
-        engine.rollback()
-        for p in report.quarantine:
-            p.unlink(missing_ok=True)
-        if isinstance(exc, PopweaveError | KeyboardInterrupt):
+        try:
+            engine.rollback()
+        finally:
+            for p in staged:
+                p.unlink(missing_ok=True)
+        if isinstance(exc, PopweaveError) or not isinstance(exc, Exception):
             raise
         raise LoadError(f"{source}: load failed and was rolled back: {exc}") from exc
+    report.quarantine = [quarantine_files.publish(p) for p in staged]
     return report
+
+
+def _settle_pending(engine: Engine, directory: Path) -> None:
+    """Finish what a killed load left: publish rejects of committed loads, drop the rest."""
+    left = quarantine_files.pending(directory)
+    if not left:
+        return
+    committed = set(engine.read(LOAD_LOG.name, ["load_id"]).column("load_id").to_pylist())
+    for load_id, paths in left.items():
+        for p in paths:
+            if load_id in committed:
+                quarantine_files.publish(p)
+            else:
+                p.unlink(missing_ok=True)
 
 
 def _now() -> dt.datetime:
@@ -177,7 +221,7 @@ def _log_rows(
             "rows_rejected": [report.rejected[n] for n in names],
             "started": [started[n] for n in names],
             "finished": [finished] * len(names),
-            "content_hash": [hashers[n].h.hexdigest() if n in hashers else empty for n in names],
+            "content_hash": [hashers[n].hexdigest() if n in hashers else empty for n in names],
         },
         schema=LOAD_LOG.arrow_schema,
     )
