@@ -114,7 +114,14 @@ def summary(directory: Path) -> pa.Table:
     """Counts of quarantined records by table, field and reason."""
     tbl = read(directory)
     if tbl.num_rows == 0:
-        return pa.table({"table_name": [], "field": [], "reason": [], "count": []})
+        return pa.schema(
+            [
+                ("table_name", pa.string()),
+                ("field", pa.string()),
+                ("reason", pa.string()),
+                ("count", pa.int64()),
+            ]
+        ).empty_table()
     counts = tbl.group_by(["table_name", "field", "reason"]).aggregate([("row", "count")])
     counts = counts.rename_columns(["table_name", "field", "reason", "count"])
     return counts.sort_by([("count", "descending")]).filter(pc.greater(counts["count"], 0))

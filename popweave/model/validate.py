@@ -205,6 +205,8 @@ def _coerce_text(col: Column, arr: pa.Array, problems: _Problems) -> pa.Array:
         possible = _possible_datetime(good)
         problems.add(pc.and_(pc.is_valid(good), pc.invert(possible)), col.name, "wrong_type", arr)
         good = pc.if_else(possible, good, none)
+    if col.kind in (Kind.INTEGER, Kind.FLOAT, Kind.MONEY):
+        good = pc.replace_substring_regex(good, r"^\+", "")  # Arrow's parser rejects "+5"
     try:
         out = _cast_text(col, good)
     except (pa.ArrowInvalid, ValueError):
@@ -300,6 +302,9 @@ def validate(
     required column, is an error for the whole batch (raises :class:`LoadError`).
     """
     today = today or dt.date.today()
+    repeated = sorted({c for c in batch.column_names if batch.column_names.count(c) > 1})
+    if repeated:
+        raise LoadError(f"{table.name}: column(s) given more than once: {', '.join(repeated)}")
     unknown = [c for c in batch.column_names if c not in table.column_names]
     if unknown:
         raise LoadError(

@@ -376,6 +376,26 @@ def test_text_is_read_as_each_type() -> None:
     assert second["evening_hours"] is False
 
 
+def test_signed_and_padded_numbers_are_read() -> None:
+    rows = [
+        {"area_id": "a", "name": "n", "population": "+5", "median_income": "+1e3"},
+        {"area_id": "b", "name": "n", "population": "007", "median_income": ".5"},
+        {"area_id": "c", "name": "n", "population": "-0", "median_income": "5."},
+    ]
+    result = run("area", rows)
+    assert result.rejects.num_rows == 0, result.rejects.to_pylist()
+    assert result.accepted.column("population").to_pylist() == [5, 7, 0]
+    assert result.accepted.column("median_income").to_pylist() == [1000.0, 0.5, 5.0]
+
+
+def test_a_column_given_twice_raises() -> None:
+    batch = pa.table(
+        [pa.array(["a"]), pa.array(["n"]), pa.array(["m"])], names=["area_id", "name", "name"]
+    )
+    with pytest.raises(LoadError, match=r"area: column\(s\) given more than once: name"):
+        validate(table("area"), batch, today=TODAY)
+
+
 def test_money_is_rounded_to_cents() -> None:
     text = run("claim_line", [{**GOOD["claim_line"], "allowed_amount": "120.456"}])
     assert text.accepted.column("allowed_amount").to_pylist() == [Decimal("120.46")]

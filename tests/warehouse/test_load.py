@@ -578,3 +578,10 @@ def test_a_load_killed_mid_way_leaves_the_warehouse_as_before(
     assert not q.pending(root / "quarantine")
     assert not [p for p in (root / "quarantine").iterdir() if p.name.startswith(".")]
     assert q.read(root / "quarantine").num_rows == rejects_before.num_rows + 1
+
+
+def test_an_empty_quarantine_reads_as_empty_typed_tables(tmp_path: Path) -> None:
+    assert q.read(tmp_path / "none").schema == q.QUARANTINE_SCHEMA
+    summary = q.summary(tmp_path / "none")
+    assert summary.num_rows == 0
+    assert summary.schema.field("count").type == pa.int64()
