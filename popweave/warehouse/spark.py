@@ -21,6 +21,8 @@ from popweave.model import ALL_TABLES, TABLES, Kind, Table
 from popweave.warehouse.base import Engine
 
 _SESSION: Any = None
+_VIEWS_OF: list[Any] = [None]
+"""The engine whose tables the session's temporary views show (views are per session)."""
 
 
 def spark_session(master: str = "local[*]") -> Any:
@@ -79,7 +81,8 @@ class SparkEngine(Engine):
 
     @property
     def ibis(self) -> Any:
-        if self._stale:
+        """The Ibis backend; the session's views are pointed at this engine's tables first."""
+        if self._stale or _VIEWS_OF[0] is not self:
             self._refresh()
         return self._ibis
 
@@ -185,6 +188,7 @@ class SparkEngine(Engine):
                 df = self.spark.read.parquet(*paths)
             df.createOrReplaceTempView(name)
         self._stale = False
+        _VIEWS_OF[0] = self
 
     def count(self, table: str) -> int:
         files = self._manifest().get(table, [])
@@ -197,6 +201,10 @@ class SparkEngine(Engine):
             return pa.concat_tables(parts)
         schema = TABLES[table].arrow_schema if table in TABLES else pa.schema([])
         return schema.empty_table().select(columns or schema.names)
+
+    def close(self) -> None:
+        if _VIEWS_OF[0] is self:
+            _VIEWS_OF[0] = None
 
     def drop_all(self) -> None:
         """Remove every table (used when a city is rebuilt)."""

@@ -201,3 +201,19 @@ def test_files_a_killed_load_left_are_removed_by_the_next_load(engines: dict[str
     load(spark, [], source="nothing", today=TODAY)
     assert not stray.exists()
     assert counts(spark) == before
+
+
+def test_two_spark_warehouses_in_one_session_each_show_their_own_rows(
+    engines: dict[str, Engine],
+    tmp_path: Path,
+    make_rows: Callable[[str, list[dict[str, Any]]], pa.Table],
+    city_tables: dict[str, pa.Table],
+) -> None:
+    other = open_engine("spark://local[2]", tmp_path)
+    people = [{"person_id": "ONLY", "birth_date": "1990-01-01", "sex": "male"}]
+    load(other, {"person": make_rows("person", people)}, source="other", today=TODAY)
+    first = engines["spark"]
+    assert first.table("person").count().execute() == city_tables["person"].num_rows
+    assert other.table("person").count().execute() == 1
+    assert first.table("person").count().execute() == city_tables["person"].num_rows
+    other.close()
