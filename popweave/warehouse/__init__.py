@@ -67,7 +67,8 @@ def rebuilding(url: str, root: Path) -> Iterator[Engine]:
             os.replace(staging, path)
         finally:
             engine.close()
-            staging.unlink(missing_ok=True)
+            for f in (staging, staging.with_name(staging.name + ".wal")):
+                f.unlink(missing_ok=True)
     elif scheme == "spark":
         from popweave.warehouse.spark import SparkEngine
 

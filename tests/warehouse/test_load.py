@@ -21,7 +21,7 @@ from conftest import TODAY, small_city
 from popweave.errors import LoadError
 from popweave.model import TABLES, Table
 from popweave.model import quarantine as q
-from popweave.warehouse import Engine, counts, load, open_engine
+from popweave.warehouse import Engine, counts, load, open_engine, rebuilding
 from popweave.warehouse.duckdb import DuckDBEngine
 
 MakeRows = Callable[[str, list[dict[str, Any]]], pa.Table]
@@ -580,3 +580,26 @@ def test_an_empty_quarantine_reads_as_empty_typed_tables(tmp_path: Path) -> None
     summary = q.summary(tmp_path / "none")
     assert summary.num_rows == 0
     assert summary.schema.field("count").type == pa.int64()
+
+
+def test_rebuilding_replaces_the_warehouse_only_when_the_block_succeeds(
+    root: Path, make_rows: MakeRows
+) -> None:
+    url = "duckdb:///w.duckdb"
+
+    def people() -> list[str]:
+        with open_engine(url, root) as e:
+            return sorted(e.read("person", ["person_id"]).column(0).to_pylist())
+
+    with open_engine(url, root) as e:
+        load(e, {"person": make_rows("person", [person("OLD")])}, source="a", today=TODAY)
+    with pytest.raises(RuntimeError, match="generator broke"), rebuilding(url, root) as e:
+        load(e, {"person": make_rows("person", [person("HALF")])}, source="b", today=TODAY)
+        raise RuntimeError("generator broke")
+    assert people() == ["OLD"]
+    assert sorted(p.name for p in root.iterdir()) == ["w.duckdb"]
+
+    with rebuilding(url, root) as e:
+        load(e, {"person": make_rows("person", [person("NEW")])}, source="c", today=TODAY)
+    assert people() == ["NEW"]
+    assert sorted(p.name for p in root.iterdir()) == ["w.duckdb"]
