@@ -103,21 +103,21 @@ def synth(
             f"the warehouse in {ws.root} already holds {present:,} people; "
             "pass --replace to rebuild it"
         )
-    t0 = time.perf_counter()
     from popweave.synth.city import STEPS
 
+    t0 = time.perf_counter()
     params = Params(years=years)
     with _progress() as bar:
         gen = bar.add_task("generating", total=len(STEPS))
         city = build_city(people, seed, params,
                           progress=lambda s: bar.update(gen, advance=1, description=s))
         bar.update(gen, description="generated")
-        loading = bar.add_task("loading", total=11)
+        loading = bar.add_task("loading", total=city.row_count())
         with rebuilding(ws.engine_url, ws.root) as eng:
             tables = city.tables()
 
             def tick(name: str, rows: int) -> None:
-                bar.update(loading, advance=1, description=f"loaded {name} ({rows:,})")
+                bar.update(loading, advance=rows, description=f"loading {name}")
 
             report = load(eng, tables, source=f"synth people={people} seed={seed}",
                           quarantine_dir=ws.quarantine_dir, progress=tick)
@@ -185,7 +185,7 @@ def _progress() -> Progress:
     return Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("{task.completed:,.0f}/{task.total:,.0f}"),
         TimeElapsedColumn(),
         console=err,
         transient=not sys.stderr.isatty(),

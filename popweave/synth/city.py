@@ -75,8 +75,8 @@ class City:
     pilot_area: int
     truth: dict[str, Any] = field(default_factory=dict)
 
-    def tables(self) -> Iterator[tuple[str, pa.Table]]:
-        """Canonical tables in load order, each built when asked for (bounded memory)."""
+    def tables(self, chunk_rows: int = 1_000_000) -> Iterator[tuple[str, pa.Table]]:
+        """Canonical tables in load order, built one chunk of rows at a time (bounded memory)."""
         p = self.params
         rng = np.random.default_rng([self.seed, 9])
         pop = np.bincount(self.people.area, minlength=self.areas.n)
@@ -85,16 +85,36 @@ class City:
         yield "practice", practice
         yield "provider", provider
         yield "person", self._person()
-        yield "enrollment", enrollment_table(rng, self.cov, self.people, self.morb.death_day, p)
-        yield "encounter", self._encounter()
-        yield "condition", self._condition()
-        yield "procedure", self._procedure()
-        yield "medication", self._medication()
-        yield "observation", self._observation()
+        yield "enrollment", enrollment_table(self.cov, self.people, self.morb.death_day, p)
+        cond_person, cond_j = np.nonzero(self.morb.has)
+        builders = (
+            ("encounter", self.enc.n, self._encounter),
+            ("condition", len(cond_person), lambda sl: self._condition(cond_person, cond_j, sl)),
+            ("procedure", self.procs.n, self._procedure),
+            ("medication", self.meds.n, self._medication),
+            ("observation", self.obs.n, self._observation),
+        )
+        for name, n, build in builders:
+            for lo in range(0, max(n, 1), chunk_rows):
+                yield name, build(slice(lo, min(lo + chunk_rows, n)))
         chronic = np.array([self.enc.dx_codes.idx(c.icd10) for c in CONDITIONS])
         child = self.enc.dx_codes.idx(CHILD_VISIT[0])
-        yield "claim_line", claim_lines(
-            rng, self.enc, self.obs, self.procs, self.meds, self.cov, chronic, child
+        for chunk in claim_lines(
+            rng, self.enc, self.obs, self.procs, self.meds, self.cov, chronic, child, chunk_rows
+        ):
+            yield "claim_line", chunk
+
+    def row_count(self) -> int:
+        """Rows that :meth:`tables` will yield, over all tables (for progress bars)."""
+        lab_keys = [OBS_KEYS.index(k) for k in ("hba1c", "egfr", "ldl")]
+        labs = int(np.isin(self.obs.cols["key"], lab_keys).sum())
+        procs_at_visits = int((self.procs.cols["enc"] >= 0).sum())
+        claims = self.enc.n + labs + procs_at_visits + self.meds.n
+        return int(
+            self.areas.n + self.practices.n + self.practices.n_providers + self.people.n
+            + int((self.cov.state != 4).sum())  # upper bound of enrolment spans
+            + self.enc.n + int(self.morb.has.sum()) + self.procs.n + self.meds.n + self.obs.n
+            + claims
         )
 
     def _person(self) -> pa.Table:
@@ -117,34 +137,36 @@ class City:
             }
         )
 
-    def _encounter(self) -> pa.Table:
+    def _encounter(self, sl: slice) -> pa.Table:
         e = self.enc
-        start = e.start_day.astype(np.int64) * 86400 + e.start_sec
-        end = e.end_day.astype(np.int64) * 86400 + e.end_sec
+        n = sl.stop - sl.start
+        start = e.start_day[sl].astype(np.int64) * 86400 + e.start_sec[sl]
+        end = e.end_day[sl].astype(np.int64) * 86400 + e.end_sec[sl]
+        prac, prov = e.practice[sl], e.provider[sl]
         return pa.table(
             {
-                "encounter_id": v.ids("E", e.n, 1),
-                "person_id": v.take_ids("P", e.person + 1),
-                "encounter_class": v.labels(CLASSES, e.cls),
+                "encounter_id": v.ids("E", n, sl.start + 1),
+                "person_id": v.take_ids("P", e.person[sl] + 1),
+                "encounter_class": v.labels(CLASSES, e.cls[sl]),
                 "start_time": v.timestamps(start),
                 "end_time": v.timestamps(end),
-                "practice_id": v.take_ids("C", np.where(e.practice >= 0, e.practice + 1, -1)),
-                "provider_id": v.take_ids("D", np.where(e.provider >= 0, e.provider + 1, -1)),
-                "discharge_disposition": v.labels(DISPOSITIONS, e.disposition),
-                "code_system": v.labels(("ICD10CM",), np.zeros(e.n, np.int8)),
-                "code": v.labels(e.dx_codes.codes, e.dx),
+                "practice_id": v.take_ids("C", np.where(prac >= 0, prac + 1, -1)),
+                "provider_id": v.take_ids("D", np.where(prov >= 0, prov + 1, -1)),
+                "discharge_disposition": v.labels(DISPOSITIONS, e.disposition[sl]),
+                "code_system": v.labels(("ICD10CM",), np.zeros(n, np.int8)),
+                "code": v.labels(e.dx_codes.codes, e.dx[sl]),
             }
         )
 
-    def _condition(self) -> pa.Table:
-        person, j = np.nonzero(self.morb.has)
+    def _condition(self, all_person: np.ndarray, all_j: np.ndarray, sl: slice) -> pa.Table:
+        person, j = all_person[sl], all_j[sl]
         onset = self.morb.onset_day[person, j]
         dd = self.morb.death_day[person]
         onset = np.where(dd >= 0, np.minimum(onset, dd), onset)
         n = len(person)
         return pa.table(
             {
-                "condition_id": v.ids("X", n, 1),
+                "condition_id": v.ids("X", n, sl.start + 1),
                 "person_id": v.take_ids("P", person + 1),
                 "encounter_id": pa.nulls(n, pa.string()),
                 "onset_date": v.dates(onset),
@@ -156,12 +178,12 @@ class City:
             }
         )
 
-    def _procedure(self) -> pa.Table:
-        c = self.procs.cols
-        n = self.procs.n
+    def _procedure(self, sl: slice) -> pa.Table:
+        c = {k: x[sl] for k, x in self.procs.cols.items()}
+        n = sl.stop - sl.start
         return pa.table(
             {
-                "procedure_id": v.ids("Q", n, 1),
+                "procedure_id": v.ids("Q", n, sl.start + 1),
                 "person_id": v.take_ids("P", c["person"] + 1),
                 "encounter_id": v.take_ids("E", np.where(c["enc"] >= 0, c["enc"] + 1, -1)),
                 "date": v.dates(c["day"]),
@@ -170,12 +192,12 @@ class City:
             }
         )
 
-    def _medication(self) -> pa.Table:
-        c = self.meds.cols
-        n = self.meds.n
+    def _medication(self, sl: slice) -> pa.Table:
+        c = {k: x[sl] for k, x in self.meds.cols.items()}
+        n = sl.stop - sl.start
         return pa.table(
             {
-                "medication_id": v.ids("R", n, 1),
+                "medication_id": v.ids("R", n, sl.start + 1),
                 "person_id": v.take_ids("P", c["person"] + 1),
                 "encounter_id": pa.nulls(n, pa.string()),
                 "start_date": v.dates(c["day"]),
@@ -186,16 +208,16 @@ class City:
             }
         )
 
-    def _observation(self) -> pa.Table:
-        c = self.obs.cols
-        n = self.obs.n
+    def _observation(self, sl: slice) -> pa.Table:
+        c = {k: x[sl] for k, x in self.obs.cols.items()}
+        n = sl.stop - sl.start
         key, enc = c["key"], c["enc"]
         lab = observation_labels()
         ans = answer_index(key, c["answer"])
         value = c["value"]
         return pa.table(
             {
-                "observation_id": v.ids("O", n, 1),
+                "observation_id": v.ids("O", n, sl.start + 1),
                 "person_id": v.take_ids("P", self.enc.person[enc] + 1),
                 "encounter_id": v.take_ids("E", enc + 1),
                 "date": v.dates(self.enc.start_day[enc]),

@@ -3,6 +3,8 @@ and one pharmacy claim per fill, priced by service and payer."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pyarrow as pa
 
@@ -50,8 +52,9 @@ def claim_lines(
     cov: Coverage,
     chronic_dx: np.ndarray,
     child_dx: int,
-) -> pa.Table:
-    """All claim lines, sorted by claim and line number."""
+    chunk_rows: int = 1_000_000,
+) -> Iterator[pa.Table]:
+    """All claim lines, sorted by claim and line number, in chunks of ``chunk_rows``."""
     svc = {name: i for i, name in enumerate(SERVICES)}
     # Line 1 of each encounter's claim: the visit or stay itself.
     n = enc.n
@@ -97,41 +100,46 @@ def claim_lines(
     allowed = prices[s] * u * PAYER_LEVEL[payer] * np.exp(rng.normal(0, 1, len(e)) * noise_sd)
     pos = np.select([enc.cls[e] == AMBULATORY, enc.cls[e] == EMERGENCY], [0, 2], 1)
     codes = [CPT.get(name, "") for name in SERVICES]
-    enc_table = _table(
-        claim_id=v.take_ids("K", e + 1),
-        line=line,
-        person=person,
-        encounter=v.take_ids("E", e + 1),
-        day=day,
-        payer=payer,
-        system=np.zeros(len(e), np.int8),
-        code=v.labels(codes, s),
-        dx=v.labels(enc.dx_codes.codes, enc.dx[e]),
-        pos=v.labels(("11", "21", "23"), pos),
-        allowed=allowed,
-        paid_share=PAID_SHARE[payer],
-    )
+    for lo in range(0, len(e), chunk_rows):
+        c = slice(lo, lo + chunk_rows)
+        yield _table(
+            claim_id=v.take_ids("K", e[c] + 1),
+            line=line[c],
+            person=person[c],
+            encounter=v.take_ids("E", e[c] + 1),
+            day=day[c],
+            payer=payer[c],
+            system=np.zeros(len(e[c]), np.int8),
+            code=v.labels(codes, s[c]),
+            dx=v.labels(enc.dx_codes.codes, enc.dx[e[c]]),
+            pos=v.labels(("11", "21", "23"), pos[c]),
+            allowed=allowed[c],
+            paid_share=PAID_SHARE[payer[c]],
+        )
 
     # Pharmacy claims: one per fill.
     m = meds.n
     mpayer = cov.payer_on(meds.cols["person"], meds.cols["day"])
     drug_price = np.array([DRUGS[k][2] for k in DRUGS], dtype=np.float64)
     mallowed = drug_price[meds.cols["drug"]] * PAYER_LEVEL[mpayer] * np.exp(rng.normal(0, 0.1, m))
-    rx_table = _table(
-        claim_id=v.ids("RX", m, 1),
-        line=np.ones(m, np.int64),
-        person=meds.cols["person"],
-        encounter=pa.nulls(m, pa.string()),
-        day=meds.cols["day"],
-        payer=mpayer,
-        system=np.ones(m, np.int8),
-        code=v.labels([d[0] for d in DRUGS.values()], meds.cols["drug"]),
-        dx=pa.nulls(m, pa.string()),
-        pos=pa.array(["01"] * m) if m else pa.array([], pa.string()),
-        allowed=mallowed,
-        paid_share=PAID_SHARE[mpayer],
-    )
-    return pa.concat_tables([enc_table, rx_table])
+    drug_codes = [d[0] for d in DRUGS.values()]
+    for lo in range(0, m, chunk_rows):
+        c = slice(lo, min(lo + chunk_rows, m))
+        k = c.stop - c.start
+        yield _table(
+            claim_id=v.ids("RX", k, lo + 1),
+            line=np.ones(k, np.int64),
+            person=meds.cols["person"][c],
+            encounter=pa.nulls(k, pa.string()),
+            day=meds.cols["day"][c],
+            payer=mpayer[c],
+            system=np.ones(k, np.int8),
+            code=v.labels(drug_codes, meds.cols["drug"][c]),
+            dx=pa.nulls(k, pa.string()),
+            pos=v.labels(("01",), np.zeros(k, np.int8)),
+            allowed=mallowed[c],
+            paid_share=PAID_SHARE[mpayer[c]],
+        )
 
 
 def _table(

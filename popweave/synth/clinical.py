@@ -87,13 +87,13 @@ def observations(
 
     # HbA1c for diabetes: mean by adherence, food insecurity and deprivation.
     diab = morb.col("diabetes")
-    mu = (6.5 + 2.6 * (1 - morb.adherence) + 0.6 * people.food_insecure + 0.25 * people.dep
-          + rng.normal(0, 0.5, people.n))
+    mu = (6.9 + 3.0 * (1 - morb.adherence) + 0.6 * people.food_insecure + 0.25 * people.dep
+          + rng.normal(0, 0.9, people.n))
     e = np.flatnonzero(diab[person] & (rng.random(len(amb)) < p.hba1c_tests_per_visit))
     a1c = np.clip(np.round(mu[person[e]] + rng.normal(0, 0.35, len(e)), 1), 4.5, 15.0)
     add("hba1c", e, a1c)
     hba1c_model = {
-        "mean": "6.5 + 2.6*(1-adherence) + 0.6*food_insecure + 0.25*deprivation_sd + N(0,0.5)",
+        "mean": "6.9 + 3.0*(1-adherence) + 0.6*food_insecure + 0.25*deprivation_sd + N(0,0.9)",
         "test_noise_sd": 0.35,
         "tests_per_ambulatory_visit": p.hba1c_tests_per_visit,
         "expected_share_over_9_among_diabetics": round(float((mu[diab] > 9).mean()), 4)

@@ -76,9 +76,7 @@ def make_coverage(rng: np.random.Generator, people: People, p: Params) -> Covera
     return Coverage(starts, state)
 
 
-def enrollment_table(
-    rng: np.random.Generator, cov: Coverage, people: People, death_day: np.ndarray, p: Params
-) -> pa.Table:
+def enrollment_table(cov: Coverage, people: People, death_day: np.ndarray, p: Params) -> pa.Table:
     """Collapse runs of the same covered payer into spans, clipped to birth and death."""
     n, b = cov.state.shape
     end = v.day(p.end_date)
@@ -89,7 +87,6 @@ def enrollment_table(
     bend = np.tile(block_end, n)
     new_run = np.ones(n * b, dtype=bool)
     new_run[1:] = (payer[1:] != payer[:-1]) | (person[1:] != person[:-1])
-    run_id = np.cumsum(new_run) - 1
     first = np.flatnonzero(new_run)
     last = np.r_[first[1:] - 1, n * b - 1]
     r_person = person[first]
@@ -99,7 +96,6 @@ def enrollment_table(
     dd = death_day[r_person]
     r_end = np.where(dd >= 0, np.minimum(r_end, dd), r_end)
     keep = (r_payer != UNINSURED) & (r_start <= r_end)
-    del run_id
     r_person, r_payer, r_start, r_end = r_person[keep], r_payer[keep], r_start[keep], r_end[keep]
     plan_idx = np.zeros(len(r_payer), dtype=np.int64)
     all_plans: list[str] = []
