@@ -15,7 +15,7 @@ import pyarrow.csv as pa_csv
 from popweave.errors import LoadError, PopweaveError
 from popweave.model import TABLES, validate
 from popweave.model import quarantine as quarantine_files
-from popweave.model.tables import LOAD_LOG
+from popweave.model.tables import CANONICAL, LOAD_LOG
 from popweave.warehouse.base import Engine
 
 
@@ -109,6 +109,10 @@ def load(
 ) -> LoadReport:
     """Validate and append ``batches`` (table name -> Arrow rows) as one all-or-nothing load.
 
+    A mapping is loaded in the model's order (referenced tables first); a sequence of
+    ``(table, batch)`` pairs in its own order, and references are checked against rows
+    committed before and rows accepted earlier in the same load.
+
     Rows that break the model are quarantined with their reasons and the good rows kept.
     Any error (including an interrupt) rolls the whole load back and removes its quarantine
     files: the warehouse is left exactly as it was. Quarantine files stay hidden until the
@@ -116,7 +120,13 @@ def load(
     (the next load removes them, or publishes them if their load did commit).
     Returns the per-table counts.
     """
-    items = batches.items() if isinstance(batches, Mapping) else batches
+    items: Iterable[tuple[str, pa.Table]]
+    if isinstance(batches, Mapping):
+        # One batch per table: load referenced tables first, whatever the mapping's order.
+        order = {t.name: i for i, t in enumerate(CANONICAL)}
+        items = sorted(batches.items(), key=lambda kv: order.get(kv[0], len(order)))
+    else:
+        items = batches
     report = LoadReport(load_id=uuid.uuid4().hex[:16], source=source)
     if quarantine_dir is not None:
         _settle_pending(engine, quarantine_dir)

@@ -603,3 +603,20 @@ def test_rebuilding_replaces_the_warehouse_only_when_the_block_succeeds(
         load(e, {"person": make_rows("person", [person("NEW")])}, source="c", today=TODAY)
     assert people() == ["NEW"]
     assert sorted(p.name for p in root.iterdir()) == ["w.duckdb"]
+
+
+def test_a_mapping_is_loaded_referenced_tables_first(
+    engine: DuckDBEngine, city_tables: dict[str, pa.Table]
+) -> None:
+    backwards = dict(reversed(list(city_tables.items())))
+    assert next(iter(backwards)) == "encounter"
+    report = load(engine, backwards, source="city", today=TODAY)
+    assert report.total_rejected == 0
+    assert list(report.accepted) == ["area", "practice", "provider", "person", "encounter"]
+
+
+def test_a_sequence_is_loaded_in_its_own_order(engine: DuckDBEngine, make_rows: MakeRows) -> None:
+    areas = make_rows("area", [{"area_id": "A1", "name": "x"}])
+    people = make_rows("person", [person("P1", area_id="A1")])
+    report = load(engine, [("person", people), ("area", areas)], source="s", today=TODAY)
+    assert report.accepted == {"person": 0, "area": 1}
