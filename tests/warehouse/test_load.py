@@ -16,13 +16,13 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from conftest import TODAY, small_city
 
 from popweave.errors import LoadError
 from popweave.model import TABLES, Table
 from popweave.model import quarantine as q
 from popweave.warehouse import Engine, counts, load, open_engine, rebuilding
 from popweave.warehouse.duckdb import DuckDBEngine
+from tests.warehouse.conftest import TODAY, small_city
 
 MakeRows = Callable[[str, list[dict[str, Any]]], pa.Table]
 

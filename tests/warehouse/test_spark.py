@@ -12,11 +12,11 @@ from typing import Any
 import ibis
 import pyarrow as pa
 import pytest
-from conftest import TODAY, rows_to_table
 
 from popweave.errors import LoadError
 from popweave.model import Table
 from popweave.warehouse import Engine, counts, load, open_engine
+from tests.warehouse.conftest import TODAY, rows_to_table
 
 pytestmark = [
     pytest.mark.spark,
