@@ -223,20 +223,24 @@ def _coerce_text(col: Column, arr: pa.Array, problems: _Problems) -> pa.Array:
 _DAYS_IN_MONTH = np.array([0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31])
 
 
-def _part(text: pa.Array, start: int, stop: int, default: int) -> np.ndarray:
-    """Digits ``text[start:stop]`` as integers (``default`` where absent)."""
-    piece = pc.utf8_slice_codeunits(text, start, stop)
-    digits = pc.if_else(
-        pc.match_substring_regex(piece, r"^\d+$"), piece, pa.scalar(None, pa.string())
-    )
-    nums = pc.fill_null(pc.cast(digits, pa.int64()), default)
-    return np.asarray(nums.to_numpy(zero_copy_only=False), dtype=np.int64)
+_DATETIME_PARTS = (
+    r"^(?P<year>\d{4})-(?P<month>\d{2})-(?P<day>\d{2})"
+    r"(?:[T ](?P<hour>\d{2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?)?"
+)
 
 
 def _possible_datetime(text: pa.Array) -> np.ndarray:
     """Which ISO texts (already well-formed) name a real calendar day and clock time."""
-    year, month, day = _part(text, 0, 4, 2000), _part(text, 5, 7, 1), _part(text, 8, 10, 1)
-    hour, minute, second = _part(text, 11, 13, 0), _part(text, 14, 16, 0), _part(text, 17, 19, 0)
+    parts = pc.extract_regex(text, _DATETIME_PARTS)
+
+    def part(name: str, default: int) -> np.ndarray:
+        digits = parts.field(name)
+        digits = pc.if_else(pc.equal(digits, ""), pa.scalar(None, pa.string()), digits)
+        nums = pc.fill_null(pc.cast(digits, pa.int64()), default)
+        return np.asarray(nums.to_numpy(zero_copy_only=False), dtype=np.int64)
+
+    year, month, day = part("year", 2000), part("month", 1), part("day", 1)
+    hour, minute, second = part("hour", 0), part("minute", 0), part("second", 0)
     leap = (year % 4 == 0) & ((year % 100 != 0) | (year % 400 == 0))
     good_month = (month >= 1) & (month <= 12)
     days = _DAYS_IN_MONTH[np.where(good_month, month, 0)] + ((month == 2) & leap)
