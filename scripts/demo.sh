@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `make demo`: install popweave into .venv, build a synthetic city of 20,000 people into the
+# workspace popweave-data/ and show its tables.
+#
+# Environment: WORKSPACE (default popweave-data), PEOPLE (default 20000), SEED (default 42),
+# PYTHON (default python3), VENV (default .venv).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/_venv.sh
+source scripts/_venv.sh
+
+WORKSPACE="${WORKSPACE:-popweave-data}"
+PEOPLE="${PEOPLE:-20000}"
+SEED="${SEED:-42}"
+
+ensure_venv
+say "installing popweave into $VENV"
+pip_install -e .
+PW="$VENV/bin/popweave"
+
+if [ -f "$WORKSPACE/popweave.toml" ]; then
+    say "using the existing workspace $WORKSPACE/"
+else
+    say "popweave init $WORKSPACE"
+    "$PW" init "$WORKSPACE"
+fi
+say "popweave synth --people $PEOPLE --seed $SEED --replace --workspace $WORKSPACE"
+"$PW" synth --people "$PEOPLE" --seed "$SEED" --replace --workspace "$WORKSPACE"
+say "popweave tables --workspace $WORKSPACE"
+"$PW" tables --workspace "$WORKSPACE"
+
+cat <<NEXT
+
+What to try next (run \`source $VENV/bin/activate\` first, or prefix $VENV/bin/):
+  popweave tables --workspace $WORKSPACE       row counts of every warehouse table
+  popweave quarantine --workspace $WORKSPACE   rejected rows by table, field and reason
+  popweave --help                                  every command and its options
+  $WORKSPACE/truth.json                         the planted truths: effects built into the city
+                                                   (e.g. readmission rate ratios, a pilot's effect)
+  An Ibis query from Python, encounters by class:
+    python -c "from popweave.workspace import Workspace; from popweave.warehouse import open_workspace_engine; eng = open_workspace_engine(Workspace.open('$WORKSPACE')); print(eng.table('encounter').group_by('encounter_class').count().execute())"
+NEXT
