@@ -29,14 +29,16 @@ say "popweave synth --people $PEOPLE --seed $SEED --replace --workspace $WORKSPA
 say "popweave tables --workspace $WORKSPACE"
 "$PW" tables --workspace "$WORKSPACE"
 
-cat <<NEXT
-
-What to try next (run \`source $VENV/bin/activate\` first, or prefix $VENV/bin/):
-  popweave tables --workspace $WORKSPACE       row counts of every warehouse table
-  popweave quarantine --workspace $WORKSPACE   rejected rows by table, field and reason
-  popweave --help                                  every command and its options
-  $WORKSPACE/truth.json                         the planted truths: effects built into the city
-                                                   (e.g. readmission rate ratios, a pilot's effect)
-  An Ibis query from Python, encounters by class:
-    python -c "from popweave.workspace import Workspace; from popweave.warehouse import open_workspace_engine; eng = open_workspace_engine(Workspace.open('$WORKSPACE')); print(eng.table('encounter').group_by('encounter_class').count().execute())"
-NEXT
+row() { printf '  %-46s %s\n' "$1" "$2"; }
+echo
+echo "What to try next (run \`source $VENV/bin/activate\` first, or prefix $VENV/bin/):"
+row "popweave tables --workspace $WORKSPACE" "row counts of every warehouse table"
+row "popweave quarantine --workspace $WORKSPACE" "rejected rows by table, field and reason"
+row "popweave --help" "every command and its options"
+row "$WORKSPACE/truth.json" "the planted truths: effects built into the city"
+row "" "(e.g. readmission rate ratios, a pilot's effect)"
+echo "  An Ibis query from Python, encounters by class:"
+echo "    python -c \"from popweave.workspace import Workspace;" \
+    "from popweave.warehouse import open_workspace_engine;" \
+    "eng = open_workspace_engine(Workspace.open('$WORKSPACE'));" \
+    "print(eng.table('encounter').group_by('encounter_class').count().execute())\""
