@@ -38,7 +38,9 @@ apt_install() {
 
 # apt_has PKG: Debian offers PKG for installation (call after apt_install or apt-get update).
 apt_has() {
-    apt-cache policy "$1" 2>/dev/null | grep -q 'Candidate: [0-9]'
+    local policy
+    policy=$(apt-cache policy "$1" 2>/dev/null) || return 1
+    [[ "$policy" == *"Candidate: "[0-9]* ]]
 }
 
 ensure_venv() {

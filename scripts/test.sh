@@ -65,7 +65,7 @@ step() {
 
 if [ "$lint" -eq 1 ]; then
     step "ruff format --check" "$PY" -m ruff format --check popweave tests benchmarks
-    step "ruff check" "$PY" -m ruff check popweave tests benchmarks
+    step "ruff check" "$PY" -m ruff check --output-format concise popweave tests benchmarks
     step "mypy" "$PY" -m mypy popweave
     if [ "${#failed[@]}" -gt 0 ]; then
         printf 'lint FAILED: %s\n' "$(IFS=,; echo "${failed[*]}")" >&2
