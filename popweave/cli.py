@@ -31,8 +31,9 @@ err = Console(stderr=True)
 DEFAULT_WORKSPACE = Path(os.environ.get("POPWEAVE_WORKSPACE", "popweave-data"))
 WorkspaceOpt = Annotated[
     Path,
-    typer.Option("--workspace", "-w", help="Workspace folder (env POPWEAVE_WORKSPACE).",
-                 show_default=True),
+    typer.Option(
+        "--workspace", "-w", help="Workspace folder (env POPWEAVE_WORKSPACE).", show_default=True
+    ),
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -61,27 +62,37 @@ def friendly(fn: F) -> F:
 def init(
     path: Annotated[Path, typer.Argument(help="Folder to create.")] = DEFAULT_WORKSPACE,
     engine: Annotated[
-        str, typer.Option(help="Warehouse engine URL: duckdb:///warehouse.duckdb or spark://local[*].")
+        str,
+        typer.Option(help="Warehouse engine URL: duckdb:///warehouse.duckdb or spark://local[*]."),
     ] = DEFAULT_ENGINE,
 ) -> None:
     """Create a workspace: settings, an empty warehouse, quarantine and reports folders."""
     from popweave.warehouse import open_workspace_engine
 
-    ws = Workspace.init(path, engine)
-    with open_workspace_engine(ws):
-        pass
+    def create_warehouse(staging: Workspace) -> None:
+        with open_workspace_engine(staging):
+            pass
+
+    ws = Workspace.init(path, engine, prepare=create_warehouse)
     console.print(f"Created workspace [bold]{ws.root}[/] (engine {ws.engine_url}).")
-    console.print("Next: [bold]popweave synth --people 20000 --seed 42"
-                  + ("" if path == DEFAULT_WORKSPACE else f" --workspace {path}") + "[/]")
+    console.print(
+        "Next: [bold]popweave synth --people 20000 --seed 42"
+        + ("" if path == DEFAULT_WORKSPACE else f" --workspace {path}")
+        + "[/]"
+    )
 
 
 @app.command()
 @friendly
 def synth(
-    people: Annotated[int, typer.Option("--people", "-n", help="How many people live in the city.")] = 20000,
+    people: Annotated[
+        int, typer.Option("--people", "-n", help="How many people live in the city.")
+    ] = 20000,
     seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same city.")] = 42,
     years: Annotated[int, typer.Option(help="Years of history, ending 2025-12-31.")] = 3,
-    replace: Annotated[bool, typer.Option("--replace", help="Rebuild a warehouse that already holds data.")] = False,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Rebuild a warehouse that already holds data.")
+    ] = False,
     workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
 ) -> None:
     """Build a synthetic city into the workspace's warehouse and write truth.json."""
@@ -109,8 +120,9 @@ def synth(
     params = Params(years=years)
     with _progress() as bar:
         gen = bar.add_task("generating", total=len(STEPS))
-        city = build_city(people, seed, params,
-                          progress=lambda s: bar.update(gen, advance=1, description=s))
+        city = build_city(
+            people, seed, params, progress=lambda s: bar.update(gen, advance=1, description=s)
+        )
         bar.update(gen, description="generated")
         loading = bar.add_task("loading", total=city.row_count())
         with rebuilding(ws.engine_url, ws.root) as eng:
@@ -119,8 +131,16 @@ def synth(
             def tick(name: str, rows: int) -> None:
                 bar.update(loading, advance=rows, description=f"loading {name}")
 
-            report = load(eng, tables, source=f"synth people={people} seed={seed}",
-                          quarantine_dir=ws.quarantine_dir, progress=tick)
+            # The staging warehouse is published whole by rebuilding(), so per-batch
+            # commits keep the load all-or-nothing while bounding the engine's memory.
+            report = load(
+                eng,
+                tables,
+                source=f"synth people={people} seed={seed}",
+                quarantine_dir=ws.quarantine_dir,
+                progress=tick,
+                atomic=False,
+            )
         _write_json(ws.truth_path, city.truth)
     secs = time.perf_counter() - t0
     console.print(

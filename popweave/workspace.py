@@ -6,6 +6,7 @@ import os
 import shutil
 import tomllib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,12 +76,18 @@ class Workspace:
         return cls(root, engine, care)
 
     @classmethod
-    def init(cls, root: Path | str, engine_url: str = DEFAULT_ENGINE) -> Workspace:
+    def init(
+        cls,
+        root: Path | str,
+        engine_url: str = DEFAULT_ENGINE,
+        prepare: Callable[[Workspace], None] | None = None,
+    ) -> Workspace:
         """Create a workspace at ``root`` atomically: all of it appears, or nothing does.
 
         The workspace is built in a hidden folder beside ``root`` and renamed into place, so
         a failure (or a crash) never leaves a half-made workspace; the hidden folder is
-        removed on any error.
+        removed on any error. ``prepare`` runs on the hidden folder's workspace before the
+        rename (e.g. to create the warehouse); if it fails, nothing appears.
         """
         root = Path(root).expanduser().resolve()
         _check_engine_url(engine_url, None)
@@ -112,6 +119,8 @@ class Workspace:
             (tmp / "quarantine").mkdir()
             (tmp / "reports").mkdir()
             (tmp / CONFIG).write_text(_config_text(engine_url, DEFAULT_CARE), encoding="utf-8")
+            if prepare is not None:
+                prepare(cls(tmp, engine_url, DEFAULT_CARE))
             # rename(2) replaces an empty folder and fails on a non-empty one, atomically.
             os.rename(tmp, root)
         except BaseException as exc:

@@ -58,10 +58,40 @@ class Validated:
     rejects: pa.Table
     rejected_rows: pa.Table
     """The rejected input rows, as received, with a ``_row`` column."""
+    accepted_rows: np.ndarray | None = None
+    """Row number (with the offset) of each accepted row."""
 
     @property
     def n_rejected(self) -> int:
         return int(self.rejected_rows.num_rows)
+
+    def numbered(self) -> pa.Table:
+        """The accepted rows with their row numbers in a ``_row`` column."""
+        rows = (
+            self.accepted_rows
+            if self.accepted_rows is not None
+            else np.arange(self.accepted.num_rows)
+        )
+        return self.accepted.append_column("_row", pa.array(rows, pa.int64()))
+
+    def reject(self, problems: pa.Table, batch: pa.Table, row_offset: int) -> Validated:
+        """This result with the rows named in ``problems`` (REJECT_SCHEMA records found
+        later, e.g. by the warehouse's key and reference checks) moved to the rejects."""
+        if problems.num_rows == 0:
+            return self
+        assert self.accepted_rows is not None
+        bad = np.unique(problems.column("row").to_numpy())
+        drop = np.isin(self.accepted_rows, bad)
+        keep_rows = self.accepted_rows[~drop]
+        rejects = pa.concat_tables([self.rejects, problems.cast(REJECT_SCHEMA)]).sort_by(
+            [("row", "ascending")]
+        )
+        moved = self.accepted_rows[drop]
+        extra = batch.take(pa.array(moved - row_offset)).append_column(
+            "_row", pa.array(moved, pa.int64())
+        )
+        rejected = pa.concat_tables([self.rejected_rows, extra]).sort_by([("_row", "ascending")])
+        return Validated(self.accepted.filter(pa.array(~drop)), rejects, rejected, keep_rows)
 
 
 class _Problems:
@@ -297,11 +327,14 @@ def validate(
     row_offset: int = 0,
     existing_keys: pa.Table | None = None,
     reference_keys: Mapping[str, pa.Array] | None = None,
+    relational: bool = True,
 ) -> Validated:
     """Check ``batch`` against ``table``; return accepted rows (canonical schema) and rejects.
 
     ``existing_keys`` holds keys already in the warehouse (duplicates are rejected);
     ``reference_keys`` maps ``"table.column"`` to the valid values of that foreign key.
+    With ``relational=False`` only the row-by-row rules run: no key or reference checks
+    (an engine that checks those itself, in SQL, asks for that).
     Rows are numbered from ``row_offset``. A column the table does not define, or a missing
     required column, is an error for the whole batch (raises :class:`LoadError`).
     """
@@ -331,7 +364,7 @@ def validate(
         arr = _coerce(col, raw, problems)
         arrays[col.name] = arr
         unreadable = _to_numpy_mask(pc.and_(_present(raw), pc.is_null(arr)))
-        _check_column(col, arr, problems, today, reference_keys, unreadable)
+        _check_column(col, arr, problems, today, reference_keys if relational else None, unreadable)
 
     for early, late in table.ordered:
         a, b = arrays[early], arrays[late]
@@ -339,7 +372,8 @@ def validate(
             a, b = pc.cast(a, pa.timestamp("us")), pc.cast(b, pa.timestamp("us"))
         problems.add(pc.less(b, a), late, "end_before_start", arrays[late])
 
-    _check_keys(table, arrays, problems, existing_keys)
+    if relational:
+        _check_keys(table, arrays, problems, existing_keys)
 
     good = pa.array(~problems.bad)
     canonical = pa.table(arrays, schema=_nullable(table)).filter(good)
@@ -348,7 +382,8 @@ def validate(
     rejected_rows = batch.take(bad_idx).append_column(
         "_row", pa.array(np.flatnonzero(problems.bad) + row_offset, pa.int64())
     )
-    return Validated(accepted, problems.table_of_rejects(), rejected_rows)
+    kept = np.flatnonzero(~problems.bad) + row_offset
+    return Validated(accepted, problems.table_of_rejects(), rejected_rows, kept)
 
 
 def _present(raw: pa.Array) -> pa.Array:

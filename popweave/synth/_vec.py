@@ -47,7 +47,8 @@ def timestamps(seconds: np.ndarray) -> pa.Array:
 
 
 def expit(x: np.ndarray) -> np.ndarray:
-    return 1.0 / (1.0 + np.exp(-x))
+    out: np.ndarray = 1.0 / (1.0 + np.exp(-x))
+    return out
 
 
 def logit(p: float) -> float:
@@ -76,7 +77,8 @@ def calibrate_rate(linear: np.ndarray, target: float, exposure: np.ndarray) -> f
 def categorical(rng: np.random.Generator, logits: np.ndarray) -> np.ndarray:
     """One draw per row of a (n, k) logit matrix (Gumbel-max)."""
     g = rng.gumbel(size=logits.shape)
-    return np.argmax(logits + g, axis=1)
+    out: np.ndarray = np.argmax(logits + g, axis=1)
+    return out
 
 
 def repeat_index(counts: np.ndarray) -> np.ndarray:
@@ -91,4 +93,5 @@ def rank_within(groups: np.ndarray) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     starts = np.r_[0, np.flatnonzero(groups[1:] != groups[:-1]) + 1]
     lengths = np.diff(np.r_[starts, n])
-    return np.arange(n) - np.repeat(starts, lengths)
+    out: np.ndarray = np.arange(n) - np.repeat(starts, lengths)
+    return out

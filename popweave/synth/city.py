@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -111,9 +110,16 @@ class City:
         procs_at_visits = int((self.procs.cols["enc"] >= 0).sum())
         claims = self.enc.n + labs + procs_at_visits + self.meds.n
         return int(
-            self.areas.n + self.practices.n + self.practices.n_providers + self.people.n
+            self.areas.n
+            + self.practices.n
+            + self.practices.n_providers
+            + self.people.n
             + int((self.cov.state != 4).sum())  # upper bound of enrolment spans
-            + self.enc.n + int(self.morb.has.sum()) + self.procs.n + self.meds.n + self.obs.n
+            + self.enc.n
+            + int(self.morb.has.sum())
+            + self.procs.n
+            + self.meds.n
+            + self.obs.n
             + claims
         )
 
@@ -227,7 +233,9 @@ class City:
                 "value_num": pa.array(value, mask=np.isnan(value)),
                 "value_text": v.labels(lab["answer_text"], ans),
                 "value_code": v.labels(lab["answers"], ans),
-                "unit": v.labels([LOINC[k][2] or "" for k in OBS_KEYS], np.where(ans >= 0, -1, key)),
+                "unit": v.labels(
+                    [LOINC[k][2] or "" for k in OBS_KEYS], np.where(ans >= 0, -1, key)
+                ),
             }
         )
 
@@ -258,16 +266,24 @@ def build_city(
     q5 = np.flatnonzero(areas.quintile == 5)
     pilot_area = int(q5[np.argmax(pop[q5])])
     enc = make_encounters(
-        rng(6), pe, morb, cov, practice, pcp,
-        (practices.providers_start, practices.providers_count), pilot_area, p,
+        rng(6),
+        pe,
+        morb,
+        cov,
+        practice,
+        pcp,
+        (practices.providers_start, practices.providers_count),
+        pilot_area,
+        p,
     )
     step(STEPS[2])
     obs, hba1c = observations(rng(7), pe, morb, enc, p)
     meds = medications(rng(8), pe, morb, p)
     procs = procedures(rng(10), pe, morb, enc, p)
     step(STEPS[3])
-    city = City(seed, p, areas, pe, practices, practice, pcp, morb, cov, enc, obs, meds, procs,
-                pilot_area)
+    city = City(
+        seed, p, areas, pe, practices, practice, pcp, morb, cov, enc, obs, meds, procs, pilot_area
+    )
     city.truth = _truth(city, hba1c)
     return city
 
@@ -285,7 +301,9 @@ def _truth(city: City, hba1c: dict[str, Any]) -> dict[str, Any]:
             return None
         return round(float(rp[f].mean() / rp[~f].mean()), 4)
 
-    pilot_after = (pe.area[person] == city.pilot_area) & (enc.end_day[index] >= v.day(p.pilot_start_date))
+    pilot_after = (pe.area[person] == city.pilot_area) & (
+        enc.end_day[index] >= v.day(p.pilot_start_date)
+    )
     q5 = np.flatnonzero(a.quintile == 5)
     return {
         "generator": "popweave.synth",
@@ -300,7 +318,8 @@ def _truth(city: City, hba1c: dict[str, Any]) -> dict[str, Any]:
             "conditions": morb.model,
         },
         "deprivation": {
-            "index": "mean z-score of " + ", ".join(DEPRIVATION_INDICATORS)
+            "index": "mean z-score of "
+            + ", ".join(DEPRIVATION_INDICATORS)
             + " (log income, sign reversed), over areas",
             "quintile": "areas ranked by the index into 5 equal groups; 5 = most deprived",
             "most_deprived_quintile_areas": [f"A{i + 1}" for i in q5],

@@ -9,9 +9,17 @@ import numpy as np
 import pyarrow as pa
 
 from popweave.synth import _vec as v
-from popweave.synth.clinical import OBS_KEYS, PROCEDURE_CPT, Rows
+from popweave.synth.clinical import OBS_KEYS, Rows
 from popweave.synth.codes import CPT, DRUGS
-from popweave.synth.coverage import COMMERCIAL, DUAL, MEDICAID, MEDICARE, PAYERS, UNINSURED, Coverage
+from popweave.synth.coverage import (
+    COMMERCIAL,
+    DUAL,
+    MEDICAID,
+    MEDICARE,
+    PAYERS,
+    UNINSURED,
+    Coverage,
+)
 from popweave.synth.utilisation import (
     AMBULATORY,
     EMERGENCY,
@@ -143,9 +151,19 @@ def claim_lines(
 
 
 def _table(
-    *, claim_id: pa.Array, line: np.ndarray, person: np.ndarray, encounter: pa.Array,
-    day: np.ndarray, payer: np.ndarray, system: np.ndarray, code: pa.Array, dx: pa.Array,
-    pos: pa.Array, allowed: np.ndarray, paid_share: np.ndarray,
+    *,
+    claim_id: pa.Array,
+    line: np.ndarray,
+    person: np.ndarray,
+    encounter: pa.Array,
+    day: np.ndarray,
+    payer: np.ndarray,
+    system: np.ndarray,
+    code: pa.Array,
+    dx: pa.Array,
+    pos: pa.Array,
+    allowed: np.ndarray,
+    paid_share: np.ndarray,
 ) -> pa.Table:
     cents = np.round(allowed * 100).astype(np.int64)
     paid = np.round(cents * paid_share).astype(np.int64)

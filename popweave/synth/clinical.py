@@ -54,12 +54,16 @@ def observations(
     parts: list[dict[str, np.ndarray]] = []
 
     def add(key: str, e: np.ndarray, value: np.ndarray, answer: np.ndarray | None = None) -> None:
-        parts.append({
-            "enc": amb[e],
-            "key": np.full(len(e), OBS_KEYS.index(key), np.int8),
-            "value": value.astype(np.float64),
-            "answer": np.full(len(e), -1, np.int8) if answer is None else answer.astype(np.int8),
-        })
+        parts.append(
+            {
+                "enc": amb[e],
+                "key": np.full(len(e), OBS_KEYS.index(key), np.int8),
+                "value": value.astype(np.float64),
+                "answer": np.full(len(e), -1, np.int8)
+                if answer is None
+                else answer.astype(np.int8),
+            }
+        )
 
     # Blood pressure at every adult visit. Hypertensive patients' level depends on adherence;
     # controlled (<140/90) for ~60% of them (HEDIS 2022 CBP ~ 60%).
@@ -78,7 +82,7 @@ def observations(
     add("diastolic", e, np.clip(dbp, 40, 140))
 
     # BMI once a year (first adult visit each calendar year); obese >= 30.
-    year = (enc.start_day[amb].astype("datetime64[D]").astype("datetime64[Y]").astype(int))
+    year = enc.start_day[amb].astype("datetime64[D]").astype("datetime64[Y]").astype(int)
     first_in_year = np.r_[True, (person[1:] != person[:-1]) | (year[1:] != year[:-1])]
     e = np.flatnonzero(first_in_year & adult)
     obese = morb.col("obesity")[person[e]]
@@ -87,8 +91,13 @@ def observations(
 
     # HbA1c for diabetes: mean by adherence, food insecurity and deprivation.
     diab = morb.col("diabetes")
-    mu = (6.9 + 3.0 * (1 - morb.adherence) + 0.6 * people.food_insecure + 0.25 * people.dep
-          + rng.normal(0, 0.9, people.n))
+    mu = (
+        6.9
+        + 3.0 * (1 - morb.adherence)
+        + 0.6 * people.food_insecure
+        + 0.25 * people.dep
+        + rng.normal(0, 0.9, people.n)
+    )
     e = np.flatnonzero(diab[person] & (rng.random(len(amb)) < p.hba1c_tests_per_visit))
     a1c = np.clip(np.round(mu[person[e]] + rng.normal(0, 0.35, len(e)), 1), 4.5, 15.0)
     add("hba1c", e, a1c)
@@ -97,15 +106,19 @@ def observations(
         "test_noise_sd": 0.35,
         "tests_per_ambulatory_visit": p.hba1c_tests_per_visit,
         "expected_share_over_9_among_diabetics": round(float((mu[diab] > 9).mean()), 4)
-        if diab.any() else None,
+        if diab.any()
+        else None,
     }
 
     # eGFR and LDL yearly for chronic patients.
     ckd = morb.col("ckd")[person]
     renal_risk = ckd | diab[person] | htn
     e = np.flatnonzero(first_in_year & adult & renal_risk)
-    egfr = np.where(ckd[e], rng.uniform(30, 59, len(e)),
-                    np.clip(120 - 0.8 * (age[e] - 18) + rng.normal(0, 12, len(e)), 60, 140))
+    egfr = np.where(
+        ckd[e],
+        rng.uniform(30, 59, len(e)),
+        np.clip(120 - 0.8 * (age[e] - 18) + rng.normal(0, 12, len(e)), 60, 140),
+    )
     add("egfr", e, np.round(egfr))
     cad = morb.col("cad")[person]
     e = np.flatnonzero(first_in_year & adult & (cad | diab[person] | (age >= 40)))
@@ -175,11 +188,13 @@ def medications(rng: np.random.Generator, people: People, morb: Morbidity, p: Pa
         k = v.rank_within(idx)
         day = first[idx] + np.floor(k * gap[idx] + rng.normal(0, 5, len(idx))).astype(np.int64)
         day = np.clip(day, first[idx], end[who][idx])
-        parts.append({
-            "person": who[idx],
-            "drug": np.full(len(idx), d, np.int8),
-            "day": day,
-        })
+        parts.append(
+            {
+                "person": who[idx],
+                "drug": np.full(len(idx), d, np.int8),
+                "day": day,
+            }
+        )
     rows = _cat(parts)
     order = np.lexsort((rows.cols["drug"], rows.cols["day"], rows.cols["person"]))
     return Rows({k: x[order] for k, x in rows.cols.items()})
@@ -202,8 +217,14 @@ def procedures(
 
     def at_visits(name: str, mask: np.ndarray) -> None:
         e = amb[np.flatnonzero(mask)]
-        parts.append({"enc": e, "person": enc.person[e], "day": enc.start_day[e],
-                      "proc": np.full(len(e), PROCEDURES.index(name), np.int8)})
+        parts.append(
+            {
+                "enc": e,
+                "person": enc.person[e],
+                "day": enc.start_day[e],
+                "proc": np.full(len(e), PROCEDURES.index(name), np.int8),
+            }
+        )
 
     year = enc.start_day[amb].astype("datetime64[D]").astype("datetime64[Y]").astype(int)
     first_in_year = np.r_[True, (person[1:] != person[:-1]) | (year[1:] != year[:-1])]
@@ -228,12 +249,20 @@ def procedures(
     start = v.day(p.start_date)
     age0 = people.age - p.years
     cand = np.flatnonzero((age0 >= 50) & (age0 < 75))
-    had = cand[rng.random(len(cand)) < v.expit(v.logit(p.colorectal_up_to_date - 0.1)
-                                              - 0.25 * people.dep[cand])]
+    had = cand[
+        rng.random(len(cand))
+        < v.expit(v.logit(p.colorectal_up_to_date - 0.1) - 0.25 * people.dep[cand])
+    ]
     hist_day = start - rng.integers(30, 9 * 365, len(had))
     hist_day = np.maximum(hist_day, people.birth_day[had] + 45 * 365)
-    parts.append({"enc": np.full(len(had), -1, np.int64), "person": had, "day": hist_day,
-                  "proc": np.full(len(had), PROCEDURES.index("colonoscopy"), np.int8)})
+    parts.append(
+        {
+            "enc": np.full(len(had), -1, np.int64),
+            "person": had,
+            "day": hist_day,
+            "proc": np.full(len(had), PROCEDURES.index("colonoscopy"), np.int8),
+        }
+    )
     rows = _cat(parts)
     order = np.lexsort((rows.cols["proc"], rows.cols["day"], rows.cols["person"]))
     return Rows({k: x[order] for k, x in rows.cols.items()})

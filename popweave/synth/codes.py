@@ -14,7 +14,10 @@ AMBULATORY_REASONS: tuple[tuple[str, str], ...] = (
     ("Z23", "Encounter for immunization"),
     ("R05.9", "Cough, unspecified"),
 )
-CHILD_VISIT = ("Z00.129", "Encounter for routine child health examination without abnormal findings")
+CHILD_VISIT = (
+    "Z00.129",
+    "Encounter for routine child health examination without abnormal findings",
+)
 
 ED_REASONS: tuple[tuple[str, str], ...] = (
     ("R07.9", "Chest pain, unspecified"),
@@ -73,10 +76,17 @@ LOINC = {
     "bmi": ("39156-5", "Body mass index (BMI) [Ratio]", "kg/m2"),
     "hba1c": ("4548-4", "Hemoglobin A1c/Hemoglobin.total in Blood", "%"),
     "egfr": ("33914-3", "Glomerular filtration rate/1.73 sq M.predicted", "mL/min/{1.73_m2}"),
-    "ldl": ("18262-6", "Cholesterol in LDL [Mass/volume] in Serum or Plasma by Direct assay",
-            "mg/dL"),
-    "transport": ("93030-5", "Has lack of transportation kept you from medical appointments, "
-                  "meetings, work, or from getting things needed for daily living?", ""),
+    "ldl": (
+        "18262-6",
+        "Cholesterol in LDL [Mass/volume] in Serum or Plasma by Direct assay",
+        "mg/dL",
+    ),
+    "transport": (
+        "93030-5",
+        "Has lack of transportation kept you from medical appointments, "
+        "meetings, work, or from getting things needed for daily living?",
+        "",
+    ),
     "food": ("88124-3", "Food insecurity risk [HVS]", ""),
     "housing": ("93033-9", "Are you worried about losing your housing?", ""),
 }
@@ -94,7 +104,11 @@ DRUGS: dict[str, tuple[str, str, int]] = {
     "statin": ("259255", "Atorvastatin 80 MG Oral Tablet", 15),
     "heart_failure": ("313988", "furosemide 40 MG Oral Tablet", 8),
     "copd": ("2123111", "NDA020503 200 ACTUAT Albuterol 0.09 MG/ACTUAT Metered Dose Inhaler", 60),
-    "asthma": ("895994", "120 ACTUAT Fluticasone propionate 0.044 MG/ACTUAT Metered Dose Inhaler", 90),
+    "asthma": (
+        "895994",
+        "120 ACTUAT Fluticasone propionate 0.044 MG/ACTUAT Metered Dose Inhaler",
+        90,
+    ),
     "depression": ("312938", "sertraline 50 MG Oral Tablet", 10),
     "cad": ("309362", "Clopidogrel 75 MG Oral Tablet", 14),
 }

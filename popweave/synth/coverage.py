@@ -29,8 +29,9 @@ class Coverage:
 
     def payer_on(self, person: np.ndarray, day: np.ndarray) -> np.ndarray:
         """Payer index of ``person`` on ``day`` (vectorised)."""
-        b = np.clip(np.searchsorted(self.block_start, day, side="right") - 1, 0,
-                    len(self.block_start) - 1)
+        b = np.clip(
+            np.searchsorted(self.block_start, day, side="right") - 1, 0, len(self.block_start) - 1
+        )
         out: np.ndarray = self.state[person, b]
         return out
 
@@ -69,8 +70,11 @@ def make_coverage(rng: np.random.Generator, people: People, p: Params) -> Covera
             cur[lose] = np.where(rng.random(lose.sum()) < 0.5, UNINSURED, MEDICAID)
         dual = rng.random(n) < v.expit(v.logit(p.dual_65_plus) + 0.8 * people.dep)
         if j > 0:
-            dual = np.where(senior & (state[:, j - 1] >= 0) & (state[:, j - 1] <= DUAL),
-                            state[:, j - 1] == DUAL, dual)
+            dual = np.where(
+                senior & (state[:, j - 1] >= 0) & (state[:, j - 1] <= DUAL),
+                state[:, j - 1] == DUAL,
+                dual,
+            )
         cur = np.where(senior, np.where(dual, DUAL, MEDICARE), cur)
         state[:, j] = cur
     return Coverage(starts, state)

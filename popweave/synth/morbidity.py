@@ -63,7 +63,11 @@ def make_morbidity(rng: np.random.Generator, people: People, p: Params) -> Morbi
     start = v.day(p.start_date)
     end = v.day(p.end_date)
     # Most cases predate the period (mean 6 years); onset never before age 1.
-    onset = start - rng.exponential(6 * 365, (n, k)).astype(np.int32) + rng.integers(0, end - start, (n, k)) * (rng.random((n, k)) < 0.12)
+    onset = (
+        start
+        - rng.exponential(6 * 365, (n, k)).astype(np.int32)
+        + rng.integers(0, end - start, (n, k)) * (rng.random((n, k)) < 0.12)
+    )
     onset = np.maximum(onset, people.birth_day[:, None] + 365)
     onset = np.minimum(onset, end)
     onset_day = np.where(has, onset, -1).astype(np.int32)

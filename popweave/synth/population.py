@@ -137,7 +137,9 @@ class People:
 def make_people(rng: np.random.Generator, n: int, areas: Areas, p: Params) -> People:
     area = rng.choice(areas.n, size=n, p=areas.weight).astype(np.int32)
     dep = areas.latent[area]
-    band = rng.choice(len(AGE_BAND_SHARES), size=n, p=np.array(AGE_BAND_SHARES) / sum(AGE_BAND_SHARES))
+    band = rng.choice(
+        len(AGE_BAND_SHARES), size=n, p=np.array(AGE_BAND_SHARES) / sum(AGE_BAND_SHARES)
+    )
     width = np.where(band == len(AGE_BAND_SHARES) - 1, 15, 5)
     age = band * 5 + rng.random(n) * width  # age at the period end, years
     birth_day = (v.day(p.end_date) - np.floor(age * 365.25)).astype(np.int32)
@@ -159,8 +161,20 @@ def make_people(rng: np.random.Generator, n: int, areas: Areas, p: Params) -> Pe
     food = rng.random(n) < v.expit(v.logit(p.food_insecure) + 0.55 * dep + 0.4 * no_vehicle)
     housing = rng.random(n) < v.expit(v.logit(p.housing_unstable) + 0.5 * dep)
     deprived = areas.quintile[area] == 5
-    return People(n, area, dep, deprived, birth_day, age, female, race_group, language,
-                  no_vehicle, food, housing)
+    return People(
+        n,
+        area,
+        dep,
+        deprived,
+        birth_day,
+        age,
+        female,
+        race_group,
+        language,
+        no_vehicle,
+        food,
+        housing,
+    )
 
 
 def race_ethnicity_columns(people: People) -> tuple[pa.Array, pa.Array]:
@@ -216,12 +230,15 @@ def make_practices(
     start = np.r_[0, np.cumsum(count)[:-1]]
     pcp = np.full(people.n, -1, dtype=np.int64)
     att = practice >= 0
-    pcp[att] = start[practice[att]] + (rng.random(att.sum()) * count[practice[att]]).astype(np.int64)
+    pcp[att] = start[practice[att]] + (rng.random(att.sum()) * count[practice[att]]).astype(
+        np.int64
+    )
     hours = np.round(rng.uniform(40, 60, n_pr) - 4 * areas.latent[site])
     evening = rng.random(n_pr) < v.expit(0.0 - 0.8 * areas.latent[site])
     coordinators = np.maximum(0, np.round(panel / 3000 - 0.3 * areas.latent[site])).astype(int)
-    pr = Practices(n_pr, site.astype(np.int32), start, count, int(count.sum()), hours, evening,
-                   coordinators)
+    pr = Practices(
+        n_pr, site.astype(np.int32), start, count, int(count.sum()), hours, evening, coordinators
+    )
     return pr, practice, pcp
 
 

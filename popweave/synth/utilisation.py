@@ -21,7 +21,7 @@ from popweave.synth.codes import (
     INPATIENT_REASONS,
 )
 from popweave.synth.coverage import MEDICAID, UNINSURED, Coverage
-from popweave.synth.morbidity import NAMES, Morbidity
+from popweave.synth.morbidity import Morbidity
 from popweave.synth.params import CONDITIONS, Params
 from popweave.synth.population import People
 
@@ -78,7 +78,9 @@ def _window(people: People, morb: Morbidity, p: Params) -> tuple[np.ndarray, np.
     return start.astype(np.int64), end.astype(np.int64)
 
 
-def _draw_days(rng: np.random.Generator, person: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def _draw_days(
+    rng: np.random.Generator, person: np.ndarray, lo: np.ndarray, hi: np.ndarray
+) -> np.ndarray:
     span = np.maximum(hi[person] - lo[person] + 1, 1)
     out: np.ndarray = lo[person] + (rng.random(len(person)) * span).astype(np.int64)
     return out
@@ -161,7 +163,9 @@ def make_encounters(
     cond = _pick_condition(rng, morb.has, ed_person)
     ed_general = dxc.many([c for c, _ in ED_REASONS])
     ed_dx = ed_general[rng.integers(0, len(ed_general), len(ed_person))]
-    ed_dx = np.where((cond >= 0) & (rng.random(len(ed_person)) < 0.3), exac_icd[np.maximum(cond, 0)], ed_dx)
+    ed_dx = np.where(
+        (cond >= 0) & (rng.random(len(ed_person)) < 0.3), exac_icd[np.maximum(cond, 0)], ed_dx
+    )
 
     # Background hospital stays (HCUP 2019: ~80 non-maternal stays per 1,000 per year).
     hf, copd = morb.col("heart_failure"), morb.col("copd")
@@ -193,7 +197,9 @@ def make_encounters(
     cond = _pick_condition(rng, morb.has, ip_person)
     ip_general = dxc.many([c for c, _ in INPATIENT_REASONS])
     ip_dx = ip_general[rng.integers(0, len(ip_general), len(ip_person))]
-    ip_dx = np.where((cond >= 0) & (rng.random(len(ip_person)) < 0.6), exac_icd[np.maximum(cond, 0)], ip_dx)
+    ip_dx = np.where(
+        (cond >= 0) & (rng.random(len(ip_person)) < 0.6), exac_icd[np.maximum(cond, 0)], ip_dx
+    )
     root = np.arange(len(ip_person), dtype=np.int64)
 
     # Planted readmission model (log-linear in the rate; RR parameters are the truth).
@@ -262,8 +268,12 @@ def make_encounters(
 
     # Follow-up visits after discharge home (transitional care): within 7 / 8-30 days.
     home = (disp == HOME) | (disp == HOME_HEALTH)
-    access = v.expit(0.3 - 0.5 * people.no_vehicle[ip_person] - 0.25 * people.dep[ip_person]
-                     - 0.6 * (practice[ip_person] < 0))
+    access = v.expit(
+        0.3
+        - 0.5 * people.no_vehicle[ip_person]
+        - 0.25 * people.dep[ip_person]
+        - 0.6 * (practice[ip_person] < 0)
+    )
     u = rng.random(len(ip_person))
     f7 = home & (u < 0.65 * access)
     f30 = home & ~f7 & (u < 0.65 * access + 0.35)
@@ -278,27 +288,39 @@ def make_encounters(
 
     # Assemble, sorted by person and time.
     person = np.concatenate([amb_person, f_person, ed_person, ip_person])
-    cls = np.concatenate([
-        np.full(len(amb_person) + len(f_person), AMBULATORY, np.int8),
-        np.full(len(ed_person), EMERGENCY, np.int8),
-        np.full(len(ip_person), INPATIENT, np.int8),
-    ])
-    kind = np.concatenate([np.full(len(amb_person), BASE, np.int8), f_kind,
-                           np.full(len(ed_person), BASE, np.int8), ip_kind])
+    cls = np.concatenate(
+        [
+            np.full(len(amb_person) + len(f_person), AMBULATORY, np.int8),
+            np.full(len(ed_person), EMERGENCY, np.int8),
+            np.full(len(ip_person), INPATIENT, np.int8),
+        ]
+    )
+    kind = np.concatenate(
+        [
+            np.full(len(amb_person), BASE, np.int8),
+            f_kind,
+            np.full(len(ed_person), BASE, np.int8),
+            ip_kind,
+        ]
+    )
     sday = np.concatenate([amb_day, f_day, ed_day, ip_start])
     nsec = len(person)
-    ssec = np.where(cls == AMBULATORY, rng.integers(8 * 3600, 17 * 3600, nsec),
-                    rng.integers(0, 24 * 3600, nsec))
+    ssec = np.where(
+        cls == AMBULATORY, rng.integers(8 * 3600, 17 * 3600, nsec), rng.integers(0, 24 * 3600, nsec)
+    )
     eday = np.concatenate([amb_day, f_day, ed_day, ip_end])
-    dur = np.where(cls == AMBULATORY, rng.integers(15, 46, nsec) * 60,
-                   rng.integers(2 * 3600, 8 * 3600, nsec))
+    dur = np.where(
+        cls == AMBULATORY, rng.integers(15, 46, nsec) * 60, rng.integers(2 * 3600, 8 * 3600, nsec)
+    )
     esec = ssec + dur
     eday = eday + (esec >= 86400) * (cls != INPATIENT)
     esec = np.where(cls == INPATIENT, rng.integers(10 * 3600, 16 * 3600, nsec), esec % 86400)
     same_day_ip = (cls == INPATIENT) & (eday == sday) & (esec <= ssec)
     esec = np.where(same_day_ip, np.minimum(ssec + 3600, 86399), esec)
     dx = np.concatenate([amb_dx, f_dx, ed_dx, ip_dx]).astype(np.int32)
-    disposition = np.concatenate([np.full(nsec - len(ip_person), -1, np.int8), disp.astype(np.int8)])
+    disposition = np.concatenate(
+        [np.full(nsec - len(ip_person), -1, np.int8), disp.astype(np.int8)]
+    )
     readmit_p = np.concatenate([np.zeros(nsec - len(ip_person)), rp])
     prac = np.where(cls == AMBULATORY, practice[person], -1)
     unatt = (cls == AMBULATORY) & (prac < 0)
@@ -309,8 +331,18 @@ def make_encounters(
     prov[nopcp] = prov_start[pp] + (rng.random(len(pp)) * prov_count[pp]).astype(np.int64)
     order = np.lexsort((ssec, sday, person))
     enc = Encounters(
-        person[order], cls[order], kind[order], sday[order], ssec[order], eday[order],
-        esec[order], dx[order], prac[order], prov[order], disposition[order], readmit_p[order],
+        person[order],
+        cls[order],
+        kind[order],
+        sday[order],
+        ssec[order],
+        eday[order],
+        esec[order],
+        dx[order],
+        prac[order],
+        prov[order],
+        disposition[order],
+        readmit_p[order],
         dxc,
     )
     enc.truth = {"readmission_intercept": round(a_r, 5)}
@@ -332,7 +364,9 @@ def _is_index(disp: np.ndarray) -> np.ndarray:
     return out
 
 
-def _thin(person: np.ndarray, start: np.ndarray, end: np.ndarray, *rest: np.ndarray) -> tuple[np.ndarray, ...]:
+def _thin(
+    person: np.ndarray, start: np.ndarray, end: np.ndarray, *rest: np.ndarray
+) -> tuple[np.ndarray, ...]:
     """Drop background stays that start within 30 days of the previous kept discharge."""
     order = np.lexsort((start, person))
     person, start, end = person[order], start[order], end[order]
@@ -364,8 +398,8 @@ def _drop_conflicts(
         # The latest discharge so far within the same person.
         grp_start = np.r_[True, pp[1:] != pp[:-1]]
         run_max = _group_cummax(end[order], grp_start)
-        prev = np.r_[np.int64(-10**9), run_max[:-1]]
-        prev[grp_start] = -10**9
+        prev = np.r_[np.int64(-(10**9)), run_max[:-1]]
+        prev[grp_start] = -(10**9)
         prev_root = np.r_[-1, rr[:-1]]
         bad = (kind[order] != READMIT) & (ss <= prev + 30) & (rr != prev_root)
         bad |= (kind[order] == READMIT) & (ss <= prev) & (rr != prev_root)

@@ -51,6 +51,14 @@ class Engine(ABC):
     def read(self, table: str, columns: list[str] | None = None) -> pa.Table:
         """Committed rows of ``table`` (selected columns) as Arrow."""
 
+    def violations(self, table: Table, rows: pa.Table, *, references: bool = True) -> pa.Table:
+        """Key and reference problems of ``rows`` (canonical columns plus ``_row``), checked
+        against the warehouse including rows appended earlier in this load: duplicate keys
+        (within ``rows`` too) and, with ``references``, foreign keys that point nowhere.
+        Returns reject records (``popweave.model.validate.REJECT_SCHEMA``). Engines that
+        list ``"relational_checks"`` in ``unsupported`` leave this to the loader."""
+        raise NotImplementedError(f"{self.name} does not check keys itself")
+
     def table(self, name: str) -> Any:
         """An Ibis table expression for ``name``."""
         return self.ibis.table(name)

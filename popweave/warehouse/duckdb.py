@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -11,7 +12,10 @@ import pyarrow as pa
 
 from popweave.errors import WorkspaceError
 from popweave.model import ALL_TABLES, Table
+from popweave.model.validate import REJECT_SCHEMA
 from popweave.warehouse.base import Engine
+
+DEFAULT_MEMORY_LIMIT = os.environ.get("POPWEAVE_DUCKDB_MEMORY", "2GB")
 
 
 class DuckDBEngine(Engine):
@@ -19,13 +23,18 @@ class DuckDBEngine(Engine):
 
     name: ClassVar[str] = "duckdb"
 
-    def __init__(self, path: Path, *, read_only: bool = False) -> None:
+    def __init__(
+        self, path: Path, *, read_only: bool = False, memory_limit: str = DEFAULT_MEMORY_LIMIT
+    ) -> None:
         self.path = path
         try:
             self._ibis = ibis.duckdb.connect(str(path), read_only=read_only)
         except duckdb.Error as exc:
             raise WorkspaceError(f"cannot open the warehouse {path}: {exc}") from None
         self.raw: duckdb.DuckDBPyConnection = self._ibis.con
+        # DuckDB's default cache is 80% of RAM; a bounded one keeps big loads within budget
+        # (it spills to disk beyond it).
+        self.raw.execute(f"SET memory_limit = '{memory_limit}'")
         self._in_load = False
         self._closed = False
 
@@ -49,6 +58,44 @@ class DuckDBEngine(Engine):
             self.raw.execute(f'INSERT INTO "{table.name}" ({cols}) SELECT {cols} FROM "{view}"')
         finally:
             self.raw.unregister(view)
+
+    def violations(self, table: Table, rows: pa.Table, *, references: bool = True) -> pa.Table:
+        view = f"__check_{table.name}"
+        keys = ", ".join(f'"{k}"' for k in table.key)
+        shown = (
+            f'CAST("{table.key[0]}" AS VARCHAR)'
+            if len(table.key) == 1
+            else "concat_ws('|', " + ", ".join(f'CAST(b."{k}" AS VARCHAR)' for k in table.key) + ")"
+        )
+        label = "+".join(table.key)
+        parts = [
+            # Later rows repeating a key within the batch.
+            f"""SELECT _row, '{label}' AS field, 'duplicate_id' AS reason, {shown} AS value
+                FROM (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY _row) AS rn
+                      FROM "{view}") b WHERE rn > 1""",
+            # Keys already in the table: committed, or appended earlier in this load.
+            f"""SELECT _row, '{label}', 'duplicate_id', {shown}
+                FROM "{view}" b SEMI JOIN "{table.name}" t USING ({keys})""",
+        ]
+        if references:
+            for col in table.columns:
+                if col.references:
+                    rt, rc = col.references.split(".")
+                    parts.append(
+                        f"""SELECT _row, '{col.name}', 'unknown_reference', b."{col.name}"
+                            FROM "{view}" b ANTI JOIN "{rt}" r ON b."{col.name}" = r."{rc}"
+                            WHERE b."{col.name}" IS NOT NULL"""
+                    )
+        sql = "\nUNION ALL\n".join(parts)
+        self.raw.register(view, rows)
+        try:
+            out = self.raw.sql(
+                f"SELECT '{table.name}' AS table_name, _row AS row, field, reason, "
+                f"CAST(value AS VARCHAR) AS value FROM ({sql}) ORDER BY row"
+            ).to_arrow_table()
+        finally:
+            self.raw.unregister(view)
+        return out.cast(REJECT_SCHEMA)
 
     def commit(self) -> None:
         self.raw.commit()

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import threading
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pa_csv
+import pyarrow.compute as pc
 
 from popweave.errors import LoadError, PopweaveError
-from popweave.model import TABLES, validate
+from popweave.model import TABLES, Validated, validate
 from popweave.model import quarantine as quarantine_files
 from popweave.model.tables import CANONICAL, LOAD_LOG
 from popweave.warehouse.base import Engine
@@ -41,27 +46,73 @@ class LoadReport:
 class _Hasher:
     """SHA-256 of a table's accepted rows, independent of how they were split into batches.
 
-    The rows are hashed in a canonical text form (a CSV header once, then one line per row;
-    null and empty text differ), so the same content gives the same hash on every engine.
+    Each column feeds its own hash with a canonical byte form (validity bytes, then values:
+    fixed-width values with nulls zeroed; text as lengths and UTF-8 bytes), so the hash of a
+    table is the same however its rows arrive; the table's hash combines the column hashes.
     """
 
     def __init__(self, schema: pa.Schema) -> None:
-        self.h = hashlib.sha256()
-        self.closed = False
-        self._writer = pa_csv.CSVWriter(self, schema)
-
-    def write(self, data: bytes) -> int:
-        self.h.update(data)
-        return len(data)
-
-    def flush(self) -> None:
-        pass
+        self.schema = schema
+        # Per column three streams: validity, text lengths, values.
+        self.streams = [
+            [hashlib.sha256(f"{f.name}:{f.type}:{k}".encode()) for k in range(3)] for f in schema
+        ]
+        self.rows = 0
 
     def add(self, rows: pa.Table) -> None:
-        self._writer.write_table(rows)
+        self.rows += rows.num_rows
+        for streams, name in zip(self.streams, self.schema.names, strict=True):
+            for chunk in rows.column(name).chunks:
+                _feed(streams, chunk)
 
     def hexdigest(self) -> str:
-        return self.h.hexdigest()
+        if self.rows == 0:
+            return hashlib.sha256().hexdigest()
+        top = hashlib.sha256(str(self.rows).encode())
+        for streams in self.streams:
+            for h in streams:
+                top.update(h.digest())
+        return top.hexdigest()
+
+
+def _feed(streams: list[Any], arr: pa.Array) -> None:
+    """Update the (validity, lengths, values) hashes with the canonical bytes of ``arr``."""
+    valid, lengths, h = streams
+    valid.update(np.asarray(pc.is_valid(arr).to_numpy(zero_copy_only=False), np.uint8).tobytes())
+    t = arr.type
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        filled = pc.fill_null(arr, "")
+        n = pc.binary_length(filled).to_numpy(zero_copy_only=False)
+        lengths.update(np.asarray(n, np.int64).tobytes())
+        h.update(_utf8(filled))
+        return
+    if pa.types.is_decimal(t):
+        filled = pc.fill_null(arr, pa.scalar(0, t)) if arr.null_count else arr
+        buf = filled.buffers()[1]
+        h.update(memoryview(buf)[filled.offset * 16 : (filled.offset + len(filled)) * 16])
+        return
+    if pa.types.is_boolean(t):
+        h.update(
+            np.asarray(pc.fill_null(arr, False).to_numpy(zero_copy_only=False), np.uint8).tobytes()
+        )
+        return
+    if pa.types.is_temporal(t):
+        arr = arr.cast(pa.int64() if t.bit_width == 64 else pa.int32())
+    filled = pc.fill_null(arr, pa.scalar(0, arr.type)) if arr.null_count else arr
+    h.update(filled.to_numpy(zero_copy_only=False).tobytes())
+
+
+def _utf8(arr: pa.Array) -> bytes | memoryview:
+    """The UTF-8 bytes of all values of a string array, back to back."""
+    if len(arr) == 0:
+        return b""
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[
+        arr.offset : arr.offset + len(arr) + 1
+    ]
+    data = arr.buffers()[2]
+    if data is None:
+        return b""
+    return memoryview(data)[int(offsets[0]) : int(offsets[-1])]
 
 
 class _KeyCache:
@@ -106,6 +157,7 @@ def load(
     today: dt.date | None = None,
     check_references: bool = True,
     progress: Callable[[str, int], None] | None = None,
+    atomic: bool = True,
 ) -> LoadReport:
     """Validate and append ``batches`` (table name -> Arrow rows) as one all-or-nothing load.
 
@@ -118,6 +170,12 @@ def load(
     files: the warehouse is left exactly as it was. Quarantine files stay hidden until the
     load commits, so a load killed outside Python's control leaves no visible rejects either
     (the next load removes them, or publishes them if their load did commit).
+
+    ``atomic=False`` commits after every batch: only for an engine whose whole warehouse is
+    published at once afterwards (see ``rebuilding``), where it bounds the engine's memory.
+
+    Row rules run in the calling thread while the engine checks keys and references and
+    appends the previous batch in a worker thread, so a large load uses two cores.
     Returns the per-table counts.
     """
     items: Iterable[tuple[str, pa.Table]]
@@ -130,11 +188,56 @@ def load(
     report = LoadReport(load_id=uuid.uuid4().hex[:16], source=source)
     if quarantine_dir is not None:
         _settle_pending(engine, quarantine_dir)
-    keys = _KeyCache(engine)
+    in_sql = "relational_checks" not in engine.unsupported
+    keys = None if in_sql else _KeyCache(engine)
     hashers: dict[str, _Hasher] = {}
     started: dict[str, dt.datetime] = {}
     offsets: dict[str, int] = {}
     staged: list[Path] = []
+
+    def store(name: str, batch: pa.Table, result: Validated, offset: int) -> None:
+        """Engine work for one batch: key/reference checks, append, hash, quarantine."""
+        if failed.is_set():  # an earlier batch failed: the load is being rolled back
+            return
+        try:
+            _store(name, batch, result, offset)
+        except BaseException:
+            failed.set()
+            raise
+
+    def _store(name: str, batch: pa.Table, result: Validated, offset: int) -> None:
+        tdef = TABLES[name]
+        if in_sql:
+            found = engine.violations(tdef, result.numbered(), references=check_references)
+            result = result.reject(found, batch, offset)
+        if result.accepted.num_rows:
+            engine.append(tdef, result.accepted)
+            if keys is not None:
+                keys.add(name, result.accepted)
+            hashers[name].add(result.accepted)
+        if quarantine_dir is not None:
+            path = quarantine_files.write(
+                quarantine_dir,
+                report.load_id,
+                source,
+                name,
+                result,
+                part=len(staged),
+                pending=True,
+            )
+            if path:
+                staged.append(path)
+        report.accepted[name] = report.accepted.get(name, 0) + result.accepted.num_rows
+        report.rejected[name] = report.rejected.get(name, 0) + result.n_rejected
+        if not atomic:
+            engine.commit()
+            engine.begin()
+        if progress:
+            progress(name, batch.num_rows)
+
+    failed = threading.Event()
+    pending: deque[Future[None]] = deque()
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="popweave-load")
     engine.begin()
     try:
         for name, batch in items:
@@ -142,46 +245,40 @@ def load(
                 raise LoadError(f"{source}: unknown table {name!r}")
             tdef = TABLES[name]
             started.setdefault(name, _now())
-            refs: dict[str, pa.Array] = {}
-            if check_references:
-                for col in tdef.columns:
-                    if col.references and col.name in batch.column_names:
-                        rt, rc = col.references.split(".")
-                        refs[col.references] = _combine(keys.get(rt, (rc,)).column(rc))
-            result = validate(
-                tdef,
-                batch,
-                today=today,
-                row_offset=offsets.get(name, 0),
-                existing_keys=keys.get(name, tdef.key),
-                reference_keys=refs,
-            )
-            offsets[name] = offsets.get(name, 0) + batch.num_rows
-            if name not in hashers:
-                hashers[name] = _Hasher(tdef.arrow_schema)
-            if result.accepted.num_rows:
-                engine.append(tdef, result.accepted)
-                keys.add(name, result.accepted)
-                hashers[name].add(result.accepted)
-            if quarantine_dir is not None:
-                path = quarantine_files.write(
-                    quarantine_dir,
-                    report.load_id,
-                    source,
-                    name,
-                    result,
-                    part=len(staged),
-                    pending=True,
+            hashers.setdefault(name, _Hasher(tdef.arrow_schema))
+            offset = offsets.get(name, 0)
+            offsets[name] = offset + batch.num_rows
+            if in_sql:
+                result = validate(tdef, batch, today=today, row_offset=offset, relational=False)
+            else:
+                assert keys is not None
+                while pending:  # the key cache must hold every earlier batch
+                    pending.popleft().result()
+                refs: dict[str, pa.Array] = {}
+                if check_references:
+                    for col in tdef.columns:
+                        if col.references and col.name in batch.column_names:
+                            rt, rc = col.references.split(".")
+                            refs[col.references] = _combine(keys.get(rt, (rc,)).column(rc))
+                result = validate(
+                    tdef,
+                    batch,
+                    today=today,
+                    row_offset=offset,
+                    existing_keys=keys.get(name, tdef.key),
+                    reference_keys=refs,
                 )
-                if path:
-                    staged.append(path)
-            report.accepted[name] = report.accepted.get(name, 0) + result.accepted.num_rows
-            report.rejected[name] = report.rejected.get(name, 0) + result.n_rejected
-            if progress:
-                progress(name, batch.num_rows)
+            pending.append(worker.submit(store, name, batch, result, offset))
+            while len(pending) > 1:  # bound memory: at most one batch waits for the engine
+                pending.popleft().result()
+        while pending:
+            pending.popleft().result()
         engine.append(LOAD_LOG, _log_rows(report, started, hashers))
         engine.commit()
     except BaseException as exc:
+        for f in pending:  # let the engine finish what it is doing before rolling back
+            f.cancel()
+        worker.shutdown(wait=True)
         try:
             engine.rollback()
         finally:
@@ -190,6 +287,8 @@ def load(
         if isinstance(exc, PopweaveError) or not isinstance(exc, Exception):
             raise
         raise LoadError(f"{source}: load failed and was rolled back: {exc}") from exc
+    finally:
+        worker.shutdown(wait=True)
     report.quarantine = [quarantine_files.publish(p) for p in staged]
     return report
 

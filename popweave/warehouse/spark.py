@@ -68,7 +68,7 @@ class SparkEngine(Engine):
     """Warehouse as Parquet under ``root``, queried through Ibis's PySpark backend."""
 
     name: ClassVar[str] = "spark"
-    unsupported: ClassVar[frozenset[str]] = frozenset({"concurrent_writers"})
+    unsupported: ClassVar[frozenset[str]] = frozenset({"concurrent_writers", "relational_checks"})
 
     def __init__(self, root: Path, master: str = "local[*]") -> None:
         self.root = root

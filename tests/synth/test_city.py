@@ -114,9 +114,12 @@ def test_coverage_mix(built: Built) -> None:
     uninsured = n - sum(people.values())
     assert 0.04 <= uninsured / n <= 0.14
     # Churn: some people hold more than one span.
-    assert built.one(
-        "SELECT count(*) FROM (SELECT person_id FROM enrollment GROUP BY 1 HAVING count(*) > 1)"
-    ) > 0.03 * n
+    assert (
+        built.one(
+            "SELECT count(*) FROM (SELECT person_id FROM enrollment GROUP BY 1 HAVING count(*) > 1)"
+        )
+        > 0.03 * n
+    )
 
 
 def test_diabetes_control_and_blood_pressure(built: Built) -> None:
@@ -147,8 +150,14 @@ def test_diabetes_control_and_blood_pressure(built: Built) -> None:
 
 def test_deprivation_quintiles_match_truth(built: Built) -> None:
     tbl = built.db.sql("SELECT * FROM area ORDER BY area_id").to_arrow_table()
-    cols = ("median_income", "pct_poverty", "pct_no_vehicle", "pct_no_high_school",
-            "food_access_miles", "housing_cost_burden")
+    cols = (
+        "median_income",
+        "pct_poverty",
+        "pct_no_vehicle",
+        "pct_no_high_school",
+        "food_access_miles",
+        "housing_cost_burden",
+    )
     ind = {c: tbl.column(c).to_numpy() for c in cols}
     q = quintiles(deprivation_index(ind))
     ids = tbl.column("area_id").to_pylist()
