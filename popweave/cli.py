@@ -19,8 +19,15 @@ from popweave.errors import PopweaveError, WorkspaceError
 from popweave.workspace import DEFAULT_ENGINE, Workspace
 
 app = typer.Typer(
-    help="popweave: population health management. Start with `popweave init`, then "
-    "`popweave synth` to build a synthetic city, then `popweave tables`.",
+    help="popweave: population health management. It keeps a population's health and "
+    "community data in one warehouse (a workspace folder), checks every row against its "
+    "data model and quarantines what does not fit.\n\n"
+    "First steps: [bold]popweave init[/] creates ./popweave-data; "
+    "[bold]popweave synth[/] builds a synthetic city of 20,000 people in it; "
+    "[bold]popweave tables[/] shows what the warehouse holds.\n\n"
+    "Every command takes --workspace DIR (default ./popweave-data). "
+    "Add --help after a command for its options.",
+    rich_markup_mode="rich",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

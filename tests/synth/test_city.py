@@ -264,3 +264,15 @@ def test_tiny_city_still_valid() -> None:
 
         assert validate(table(name), chunk).n_rejected == 0, name
     assert np.isfinite(1.0)
+
+
+@pytest.mark.parametrize("years", [1, 5])
+def test_other_period_lengths_are_valid(years: int) -> None:
+    from popweave.model import table
+    from popweave.synth import Params
+
+    city = build_city(1500, 5, Params(years=years))
+    for name, chunk in city.tables():
+        assert validate(table(name), chunk).n_rejected == 0, name
+    assert city.truth["period"]["start"] == f"{2026 - years}-01-01"
+    assert city.truth["period"]["start"] < city.truth["pilot"]["start_date"] < "2025-12-31"
