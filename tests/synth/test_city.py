@@ -10,7 +10,7 @@ import pytest
 
 from popweave.model import CANONICAL, validate
 from popweave.synth import CONDITIONS, build_city
-from popweave.synth.population import deprivation_index, quintiles
+from popweave.synth.population import DEPRIVATION_INDICATORS, deprivation_index, quintiles
 from tests.synth.conftest import PEOPLE, Built
 
 END = "DATE '2025-12-31'"
@@ -150,15 +150,7 @@ def test_diabetes_control_and_blood_pressure(built: Built) -> None:
 
 def test_deprivation_quintiles_match_truth(built: Built) -> None:
     tbl = built.db.sql("SELECT * FROM area ORDER BY area_id").to_arrow_table()
-    cols = (
-        "median_income",
-        "pct_poverty",
-        "pct_no_vehicle",
-        "pct_no_high_school",
-        "food_access_miles",
-        "housing_cost_burden",
-    )
-    ind = {c: tbl.column(c).to_numpy() for c in cols}
+    ind = {c: tbl.column(c).to_numpy() for c in DEPRIVATION_INDICATORS}
     q = quintiles(deprivation_index(ind))
     ids = tbl.column("area_id").to_pylist()
     mine = sorted(a for a, k in zip(ids, q, strict=True) if k == 5)
