@@ -159,6 +159,88 @@ def synth(
 
 @app.command()
 @friendly
+def ingest(
+    kind: Annotated[str, typer.Argument(help="Input format: synthea, fhir, omop or csv.")],
+    path: Annotated[Path, typer.Argument(help="Input folder or file.")],
+    mapping: Annotated[
+        Path | None, typer.Option(help="Column mapping (YAML) for `ingest csv`.")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Load even if the same input was loaded before.")
+    ] = False,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+) -> None:
+    """Load a Synthea CSV export, FHIR R4 Bulk NDJSON or Bundles, OMOP CDM tables, or a CSV."""
+    from popweave.ingest import importers, run
+    from popweave.warehouse import open_workspace_engine
+
+    found = importers()
+    name = "mapped_csv" if kind == "csv" else kind
+    if name not in found:
+        known = ", ".join(sorted("csv" if k == "mapped_csv" else k for k in found))
+        raise PopweaveError(f"unknown input format {kind!r}; known: {known}")
+    options = {"mapping": mapping} if mapping else {}
+    importer = found[name](path, **options)
+    ws = Workspace.open(workspace)
+    ws.check_writable()
+    importer.check()
+    total = sum(f.stat().st_size for f in importer.inputs())
+    t0 = time.perf_counter()
+    with open_workspace_engine(ws) as eng, _progress() as bar:
+        task = bar.add_task(f"reading {kind}", total=total)
+        result = run(
+            importer,
+            eng,
+            quarantine_dir=ws.quarantine_dir,
+            progress=lambda n: bar.update(task, advance=n),
+            on_table=lambda t, n: bar.update(task, description=f"loading {t}"),
+            force=force,
+        )
+    if result.report is None:
+        console.print(
+            f"{path} was loaded before (load {result.skipped_as}); nothing to do. "
+            "Use --force to load it again."
+        )
+        return
+    r = result.report
+    secs = time.perf_counter() - t0
+    t = RichTable(title=f"Ingested {path} in {secs:.1f} s")
+    t.add_column("table")
+    t.add_column("accepted", justify="right")
+    t.add_column("rejected", justify="right")
+    for name_ in r.accepted:
+        t.add_row(name_, f"{r.accepted[name_]:,}", f"{r.rejected.get(name_, 0):,}")
+    console.print(t)
+    if r.total_rejected:
+        console.print(f"{r.total_rejected:,} records quarantined: see `popweave quarantine`.")
+
+
+@app.command()
+@friendly
+def export(
+    kind: Annotated[str, typer.Argument(help="Output format: synthea or fhir.")],
+    out: Annotated[Path, typer.Argument(help="Folder to write (created if missing).")],
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+) -> None:
+    """Write the warehouse out as Synthea CSV or FHIR R4 Bulk NDJSON."""
+    from popweave.export import exporters
+    from popweave.warehouse import open_workspace_engine
+
+    found = exporters()
+    if kind not in found:
+        raise PopweaveError(f"unknown output format {kind!r}; known: {', '.join(sorted(found))}")
+    ws = Workspace.open(workspace)
+    with open_workspace_engine(ws) as eng, _progress() as bar:
+        task = bar.add_task(f"writing {kind}", total=None)
+        files = found[kind]().write(
+            eng, out, progress=lambda t, n: bar.update(task, advance=n, description=f"writing {t}")
+        )
+    for f, n in files.items():
+        console.print(f"{f}: {n:,} records")
+
+
+@app.command()
+@friendly
 def tables(workspace: WorkspaceOpt = DEFAULT_WORKSPACE) -> None:
     """Row counts of every warehouse table."""
     from popweave.warehouse import counts, open_workspace_engine

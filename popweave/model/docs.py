@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from popweave.model.tables import ALL_TABLES, CODE_SYSTEMS
-from popweave.model.validate import REASONS
+from popweave.model.validate import REASONS, RECORD_REASONS
 
 
 def data_model_markdown() -> str:
@@ -46,7 +46,7 @@ def data_model_markdown() -> str:
     out += ["## Code systems", "", "| name | URI |", "|---|---|"]
     out += [f"| `{k}` | {v} |" for k, v in CODE_SYSTEMS.items()]
     out += ["", "## Reasons a row is rejected", "", "| reason | meaning |", "|---|---|"]
-    out += [f"| `{k}` | {_cell(v)} |" for k, v in REASONS.items()]
+    out += [f"| `{k}` | {_cell(v)} |" for k, v in {**REASONS, **RECORD_REASONS}.items()]
     return "\n".join(out) + "\n"
 
 

@@ -21,8 +21,12 @@ QUARANTINE_SCHEMA = pa.schema(
         ("reason", pa.string()),
         ("value", pa.string()),
         ("record", pa.string()),
+        ("file", pa.string()),
+        ("line", pa.int64()),
     ]
 )
+"""One row per problem. ``row`` counts rows of the load's table from 0; ``file`` and ``line``
+(1-based) say where the record was read, when the importer knows."""
 
 
 PENDING_SUFFIX = ".pending"
@@ -48,11 +52,25 @@ def write(
     if result.rejects.num_rows == 0:
         return None
     rows = result.rejected_rows
-    records = dict(
-        zip(rows.column("_row").to_pylist(), rows_as_json(rows.drop_columns(["_row"])), strict=True)
-    )
+    data = rows.drop_columns([c for c in rows.column_names if c.startswith("_")])
+    row_ids = rows.column("_row").to_pylist()
+    records = dict(zip(row_ids, rows_as_json(data), strict=True))
+    where: dict[int, tuple[str | None, int | None]] = {}
+    if "_file" in rows.column_names or "_line" in rows.column_names:
+        files = (
+            rows.column("_file").to_pylist()
+            if "_file" in rows.column_names
+            else [None] * len(row_ids)
+        )
+        lines = (
+            rows.column("_line").to_pylist()
+            if "_line" in rows.column_names
+            else [None] * len(row_ids)
+        )
+        where = {r: (f, line) for r, f, line in zip(row_ids, files, lines, strict=True)}
     rej = result.rejects
     n = rej.num_rows
+    rej_rows = rej.column("row").to_pylist()
     out = pa.table(
         {
             "load_id": pa.array([load_id] * n, pa.string()),
@@ -62,12 +80,61 @@ def write(
             "field": rej.column("field"),
             "reason": rej.column("reason"),
             "value": rej.column("value"),
-            "record": pa.array(
-                [records.get(r) for r in rej.column("row").to_pylist()], pa.string()
-            ),
+            "record": pa.array([records.get(r) for r in rej_rows], pa.string()),
+            "file": pa.array([where.get(r, (None, None))[0] for r in rej_rows], pa.string()),
+            "line": pa.array([where.get(r, (None, None))[1] for r in rej_rows], pa.int64()),
         },
         schema=QUARANTINE_SCHEMA,
     )
+    return _store(directory, out, load_id, table, part, pending)
+
+
+IMPORTER_REJECT_SCHEMA = pa.schema(
+    [
+        ("table_name", pa.string()),
+        ("field", pa.string()),
+        ("reason", pa.string()),
+        ("value", pa.string()),
+        ("record", pa.string()),
+        ("file", pa.string()),
+        ("line", pa.int64()),
+    ]
+)
+"""Records an importer rejects before they become canonical rows (broken JSON, bad bytes)."""
+
+
+def write_records(
+    directory: Path,
+    load_id: str,
+    source: str,
+    records: pa.Table,
+    *,
+    part: int | None = None,
+    pending: bool = False,
+) -> Path | None:
+    """Quarantine importer-level rejects (``IMPORTER_REJECT_SCHEMA`` rows); atomic."""
+    if records.num_rows == 0:
+        return None
+    records = records.select(IMPORTER_REJECT_SCHEMA.names).cast(IMPORTER_REJECT_SCHEMA)
+    n = records.num_rows
+    out = pa.table(
+        {
+            "load_id": pa.array([load_id] * n, pa.string()),
+            "source": pa.array([source] * n, pa.string()),
+            "table_name": records.column("table_name"),
+            "row": pa.nulls(n, pa.int64()),
+            **{
+                c: records.column(c) for c in ("field", "reason", "value", "record", "file", "line")
+            },
+        },
+        schema=QUARANTINE_SCHEMA,
+    )
+    return _store(directory, out, load_id, "records", part, pending)
+
+
+def _store(
+    directory: Path, out: pa.Table, load_id: str, table: str, part: int | None, pending: bool
+) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     stem = load_id if part is None else f"{load_id}-{part:04d}"
     final = directory / f"{stem}-{table}.parquet"

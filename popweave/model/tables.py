@@ -415,6 +415,7 @@ LOAD_LOG = Table(
         Column("started", TS, required=True),
         Column("finished", TS, required=True),
         Column("content_hash", S, required=True, description="SHA-256 of the accepted rows."),
+        Column("input_hash", S, description="SHA-256 of the input files (re-runs are skipped)."),
     ),
     key=("load_id", "table_name"),
     grain="table per load",

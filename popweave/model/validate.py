@@ -19,6 +19,14 @@ import pyarrow.compute as pc
 from popweave.errors import LoadError
 from popweave.model.schema import Column, Kind, Table
 
+RECORD_REASONS: dict[str, str] = {
+    "unparsable_record": "the record cannot be parsed (broken JSON or CSV, truncated line)",
+    "bad_encoding": "the record is not valid UTF-8",
+    "invalid_resource": "the record breaks its source format's own rules (e.g. FHIR R4)",
+    "unmapped_value": "a value has no mapping to the canonical model",
+}
+"""Reasons an importer rejects a record before it becomes a canonical row."""
+
 REASONS: dict[str, str] = {
     "missing_required": "a required field is empty",
     "wrong_type": "the value cannot be read as the field's type",
@@ -342,7 +350,11 @@ def validate(
     repeated = sorted({c for c in batch.column_names if batch.column_names.count(c) > 1})
     if repeated:
         raise LoadError(f"{table.name}: column(s) given more than once: {', '.join(repeated)}")
-    unknown = [c for c in batch.column_names if c not in table.column_names]
+    # Columns starting with "_" are provenance (e.g. _file, _line): kept with rejected rows
+    # for the quarantine, never loaded.
+    unknown = [
+        c for c in batch.column_names if c not in table.column_names and not c.startswith("_")
+    ]
     if unknown:
         raise LoadError(
             f"{table.name}: unknown column(s) {', '.join(unknown)}; "

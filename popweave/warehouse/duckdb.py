@@ -45,6 +45,12 @@ class DuckDBEngine(Engine):
     def create_tables(self, tables: tuple[Table, ...] = ALL_TABLES) -> None:
         for t in tables:
             self.raw.execute(t.create_sql())
+            # Columns the model gained since the table was made are added (empty).
+            info = "SELECT column_name FROM information_schema.columns WHERE table_name = ?"
+            have = {r[0] for r in self.raw.execute(info, [t.name]).fetchall()}
+            for c in t.columns:
+                if c.name not in have:
+                    self.raw.execute(f'ALTER TABLE "{t.name}" ADD COLUMN "{c.name}" {c.sql_type}')
 
     def begin(self) -> None:
         self.raw.begin()

@@ -6,7 +6,7 @@ import datetime as dt
 import hashlib
 import threading
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -158,6 +158,7 @@ def load(
     check_references: bool = True,
     progress: Callable[[str, int], None] | None = None,
     atomic: bool = True,
+    input_hash: str | None = None,
 ) -> LoadReport:
     """Validate and append ``batches`` (table name -> Arrow rows) as one all-or-nothing load.
 
@@ -170,6 +171,10 @@ def load(
     files: the warehouse is left exactly as it was. Quarantine files stay hidden until the
     load commits, so a load killed outside Python's control leaves no visible rejects either
     (the next load removes them, or publishes them if their load did commit).
+
+    A batch named ``"_rejects"`` holds records an importer could not turn into rows
+    (``quarantine.IMPORTER_REJECT_SCHEMA``): they are quarantined and counted as rejected.
+    ``input_hash`` (a fingerprint of the input files) is logged; see :func:`loaded_before`.
 
     ``atomic=False`` commits after every batch: only for an engine whose whole warehouse is
     published at once afterwards (see ``rebuilding``), where it bounds the engine's memory.
@@ -235,12 +240,29 @@ def load(
         if progress:
             progress(name, batch.num_rows)
 
+    def store_rejects(records: pa.Table) -> None:
+        if failed.is_set():
+            return
+        if quarantine_dir is not None:
+            path = quarantine_files.write_records(
+                quarantine_dir, report.load_id, source, records, part=len(staged), pending=True
+            )
+            if path:
+                staged.append(path)
+        for name, n in Counter(records.column("table_name").to_pylist()).items():
+            report.rejected[name] = report.rejected.get(name, 0) + n
+            report.accepted.setdefault(name, 0)
+            started.setdefault(name, _now())
+
     failed = threading.Event()
     pending: deque[Future[None]] = deque()
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="popweave-load")
     engine.begin()
     try:
         for name, batch in items:
+            if name == REJECTS:
+                pending.append(worker.submit(store_rejects, batch))
+                continue
             if name not in TABLES or name == LOAD_LOG.name:
                 raise LoadError(f"{source}: unknown table {name!r}")
             tdef = TABLES[name]
@@ -273,7 +295,7 @@ def load(
                 pending.popleft().result()
         while pending:
             pending.popleft().result()
-        engine.append(LOAD_LOG, _log_rows(report, started, hashers))
+        engine.append(LOAD_LOG, _log_rows(report, started, hashers, input_hash))
         engine.commit()
     except BaseException as exc:
         for f in pending:  # let the engine finish what it is doing before rolling back
@@ -316,7 +338,10 @@ def _combine(arr: pa.ChunkedArray) -> pa.Array:
 
 
 def _log_rows(
-    report: LoadReport, started: dict[str, dt.datetime], hashers: dict[str, _Hasher]
+    report: LoadReport,
+    started: dict[str, dt.datetime],
+    hashers: dict[str, _Hasher],
+    input_hash: str | None = None,
 ) -> pa.Table:
     names = list(report.accepted)
     finished = _now()
@@ -331,9 +356,21 @@ def _log_rows(
             "started": [started[n] for n in names],
             "finished": [finished] * len(names),
             "content_hash": [hashers[n].hexdigest() if n in hashers else empty for n in names],
+            "input_hash": [input_hash] * len(names),
         },
         schema=LOAD_LOG.arrow_schema,
     )
+
+
+def loaded_before(engine: Engine, input_hash: str) -> str | None:
+    """The load id of a committed load of the same inputs, if there is one."""
+    log = engine.read(LOAD_LOG.name, ["load_id", "input_hash"])
+    for load_id, h in zip(
+        log.column("load_id").to_pylist(), log.column("input_hash").to_pylist(), strict=True
+    ):
+        if h == input_hash:
+            return str(load_id)
+    return None
 
 
 def counts(engine: Engine) -> dict[str, int]:
@@ -341,4 +378,7 @@ def counts(engine: Engine) -> dict[str, int]:
     return {name: engine.count(name) for name in TABLES}
 
 
-__all__ = ["LoadReport", "counts", "load"]
+REJECTS = "_rejects"
+"""Batch name for importer-level rejects."""
+
+__all__ = ["REJECTS", "LoadReport", "counts", "load", "loaded_before"]

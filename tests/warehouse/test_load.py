@@ -103,6 +103,8 @@ def test_good_rows_are_loaded_and_bad_ones_quarantined(
         "reason",
         "value",
         "record",
+        "file",
+        "line",
     ]
     records = got.to_pylist()
     assert [(r["table_name"], r["row"], r["field"], r["reason"], r["value"]) for r in records] == [
