@@ -258,14 +258,24 @@ def tables(workspace: WorkspaceOpt = DEFAULT_WORKSPACE) -> None:
 
 @app.command()
 @friendly
-def quarantine(workspace: WorkspaceOpt = DEFAULT_WORKSPACE) -> None:
-    """Rejected rows by table, field and reason."""
+def quarantine(
+    show: Annotated[
+        int, typer.Option(help="Also list this many rejected records: file, line, field, reason.")
+    ] = 0,
+    reason: Annotated[str | None, typer.Option(help="Only records with this reason.")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+) -> None:
+    """Rejected rows counted by table, field and reason; --show N lists records."""
+    import pyarrow.compute as pc
+
     from popweave.model import quarantine as q
 
     ws = Workspace.open(workspace)
     s = q.summary(ws.quarantine_dir)
+    if reason:
+        s = s.filter(pc.equal(s["reason"], reason))
     if s.num_rows == 0:
-        console.print("The quarantine is empty.")
+        console.print("The quarantine is empty." if not reason else f"No records with {reason}.")
         return
     t = RichTable(title="Quarantine")
     for col in ("table", "field", "reason", "count"):
@@ -273,6 +283,29 @@ def quarantine(workspace: WorkspaceOpt = DEFAULT_WORKSPACE) -> None:
     for row in s.to_pylist():
         t.add_row(row["table_name"], row["field"], row["reason"], f"{row['count']:,}")
     console.print(t)
+    if show > 0:
+        recs = q.read(ws.quarantine_dir)
+        if reason:
+            recs = recs.filter(pc.equal(recs["reason"], reason))
+        d = RichTable(title=f"First {min(show, recs.num_rows):,} of {recs.num_rows:,} records")
+        for col in ("source", "file", "line", "table", "field", "reason", "value"):
+            d.add_column(col, overflow="fold")
+        for r in recs.slice(0, show).to_pylist():
+            value = (
+                r["value"]
+                if r["value"] is None or len(r["value"]) < 60
+                else r["value"][:57] + "..."
+            )
+            d.add_row(
+                r["source"],
+                r["file"] or "",
+                "" if r["line"] is None else str(r["line"]),
+                r["table_name"],
+                r["field"],
+                r["reason"],
+                value or "",
+            )
+        console.print(d)
 
 
 @app.command()
