@@ -1,0 +1,390 @@
+"""FHIR R4 importer: Bulk Data NDJSON (one resource type per file, or mixed) and JSON Bundles.
+
+Resources are read in load order (see ``_fhir_map.LEVEL``): a typed Bulk file
+(``Patient.000.ndjson``) is read once, in its level's pass; a mixed NDJSON file or a Bundle is
+read in each pass that finds resources of that level in it. NDJSON is read in blocks, line by
+line, so memory stays bounded: a line longer than ``max_line_bytes`` is skipped unread and
+quarantined. Records that cannot be parsed or are not resources popweave can use are
+quarantined here (``unparsable_record``, ``bad_encoding``, ``invalid_resource``); everything
+else becomes canonical rows (as text) and the loader checks them.
+
+Options: ``validate=True`` checks each resource against FHIR R4 (fhir.resources, R4B models —
+the same definitions as R4 for every resource read here) before mapping it; resources that
+fail are quarantined as ``invalid_resource``. ``chunk_rows`` bounds the rows per batch.
+
+Resource types without a canonical table (DocumentReference, Device, AllergyIntolerance, ...)
+are counted in ``skipped``, not rejected; so are Locations that are not popweave areas
+(facility sites), Claims an ExplanationOfBenefit already gave, and the Bulk Data client's
+``log.ndjson``, which holds no resources and is not read.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO, ClassVar
+
+import orjson
+import pyarrow as pa
+
+from popweave.ingest._fhir_map import (
+    LEVEL,
+    LEVELS,
+    RESOURCE_TABLE,
+    SUBJECT,
+    Invalid,
+    Json,
+    Mapper,
+    Row,
+    txt,
+)
+from popweave.ingest.base import REJECTS, Batch, Importer, register, rejects
+from popweave.model import TABLES
+
+BLOCK = 1 << 22
+"""Bytes read at a time from an NDJSON file."""
+MAX_LINE = 64 << 20
+"""Longest NDJSON line read (bytes); longer lines are skipped unread and quarantined."""
+RECORD_CHARS = 4000
+"""How much of a rejected record the quarantine keeps."""
+NOT_INPUTS = frozenset({"log.ndjson"})
+"""Files in a Bulk Data folder that hold no resources (the bulk client's export log)."""
+
+COLUMNS: dict[str, list[str]] = {t: [*TABLES[t].column_names] for t in set(RESOURCE_TABLE.values())}
+_TYPE_NAMES = frozenset(LEVEL) | {
+    "AllergyIntolerance",
+    "CarePlan",
+    "CareTeam",
+    "Device",
+    "DiagnosticReport",
+    "DocumentReference",
+    "ImagingStudy",
+    "MedicationAdministration",
+    "MedicationDispense",
+    "MedicationStatement",
+    "Provenance",
+    "SupplyDelivery",
+    "Goal",
+    "Group",
+    "OperationOutcome",
+    "ServiceRequest",
+}
+
+
+def resource_type_of(path: Path) -> str | None:
+    """The resource type a Bulk Data file name announces (``Patient.000.ndjson``), if any."""
+    head = path.name.split(".", 1)[0]
+    return head if head in _TYPE_NAMES else None
+
+
+_MODELS: dict[str, Any] = {}
+
+
+def _model(typ: str) -> Any:
+    """The fhir.resources (R4B) model class of a resource type."""
+    if typ not in _MODELS:
+        mod = importlib.import_module(f"fhir.resources.R4B.{typ.lower()}")
+        _MODELS[typ] = getattr(mod, typ)
+    return _MODELS[typ]
+
+
+@register
+class FhirImporter(Importer):
+    name: ClassVar[str] = "fhir"
+    description: ClassVar[str] = "FHIR R4 Bulk Data NDJSON or JSON Bundles"
+
+    def __init__(self, path: Path, **options: Any) -> None:
+        super().__init__(path, **options)
+        self.validate = bool(options.get("validate", False))
+        self.chunk_rows = int(options.get("chunk_rows", 100_000))
+        self.max_line_bytes = int(options.get("max_line_bytes", MAX_LINE))
+        self.skipped: Counter[str] = Counter()
+        self._rejects: list[dict[str, Any]] = []
+
+    def inputs(self) -> list[Path]:
+        if self.path.is_file():
+            return [self.path]
+        if not self.path.is_dir():
+            return []
+        found = [
+            p
+            for p in self.path.rglob("*")
+            if p.is_file()
+            and p.name.endswith((".ndjson", ".json"))
+            and p.name not in NOT_INPUTS
+            and not p.name.startswith(".")
+        ]
+        return sorted(found)
+
+    # -- the passes ---------------------------------------------------------------------
+
+    def batches(self) -> Iterator[Batch]:
+        m = Mapper()
+        self.mapper = m
+        files = self.inputs()
+        typed = {f: (resource_type_of(f) if f.suffix == ".ndjson" else None) for f in files}
+        levels: dict[Path, set[int]] = {}  # levels found in mixed files after their first read
+        for level in range(LEVELS):
+            for f in files:
+                t = typed[f]
+                if t is not None:
+                    lvl = LEVEL.get(t)
+                    if lvl is None:
+                        if level == 0:
+                            self._skip_file(f, t)
+                        continue
+                    if lvl != level:
+                        continue
+                elif f in levels and level not in levels[f]:
+                    continue
+                first = t is not None or f not in levels
+                seen = levels.setdefault(f, set())
+                yield from self._read(m, f, level, typed=t is not None, first=first, seen=seen)
+            yield from self._flush(m, force=True)
+        self.skipped.update(m.skipped)
+
+    def _skip_file(self, f: Path, typ: str) -> None:
+        """A Bulk file of a type with no canonical table: count its records, parse nothing."""
+        n = 0
+        last = b"\n"
+        with f.open("rb") as fh:
+            while block := fh.read(BLOCK):
+                self.advance(len(block))
+                n += block.count(b"\n")
+                last = block[-1:]
+        self.skipped[typ] += n + (last != b"\n")
+
+    def _read(
+        self, m: Mapper, f: Path, level: int, *, typed: bool, first: bool, seen: set[int]
+    ) -> Iterator[Batch]:
+        name = str(f)
+        if f.suffix == ".json":
+            data = f.read_bytes()
+            if first:
+                self.advance(len(data))
+            parsed = self._parse(data, name, 1, report=first)
+            if parsed is not None:
+                self._resource(m, parsed, name, 1, level, None, first, seen)
+            yield from self._flush(m)
+            return
+        with f.open("rb") as fh:
+            for lineno, line in self._lines(fh, name, report=first):
+                parsed = self._parse(line, name, lineno, report=first)
+                if parsed is not None:
+                    self._resource(
+                        m, parsed, name, lineno, None if typed else level, None, first, seen
+                    )
+                if len(self._rejects) >= 1000 or lineno % 2048 == 0:
+                    yield from self._flush(m)
+        yield from self._flush(m)
+
+    def _lines(self, fh: BinaryIO, name: str, *, report: bool) -> Iterator[tuple[int, bytes]]:
+        """Non-blank lines with their numbers, read in blocks; overlong lines are rejected."""
+        limit = self.max_line_bytes
+        lineno = 0
+        pending: list[bytes] = []
+        pending_len = 0
+        too_long = False
+        while block := fh.read(BLOCK):
+            if report:
+                self.advance(len(block))
+            parts = block.split(b"\n")
+            last = parts.pop()
+            for p in parts:
+                lineno += 1
+                if pending or too_long:
+                    if too_long:
+                        self._too_long(name, lineno, pending_len + len(p), report)
+                        too_long, pending_len = False, 0
+                        continue
+                    pending.append(p)
+                    p = b"".join(pending)
+                    pending, pending_len = [], 0
+                if len(p) > limit:
+                    self._too_long(name, lineno, len(p), report)
+                elif p.strip():
+                    yield lineno, p
+            if last:
+                pending_len += len(last)
+                if too_long:
+                    continue
+                pending.append(last)
+                if pending_len > limit:
+                    too_long, pending = True, []
+        if pending or too_long:
+            lineno += 1
+            if too_long:
+                self._too_long(name, lineno, pending_len, report)
+            else:
+                p = b"".join(pending)
+                if p.strip():
+                    yield lineno, p
+
+    def _too_long(self, name: str, lineno: int, n: int, report: bool) -> None:
+        if report:
+            self._reject(
+                "unknown",
+                "",
+                "unparsable_record",
+                f"line of {n:,} bytes is longer than the {self.max_line_bytes:,}-byte limit",
+                "",
+                name,
+                lineno,
+            )
+
+    def _parse(self, data: bytes, name: str, lineno: int, *, report: bool) -> Json | None:
+        try:
+            parsed = orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            if report:
+                message = str(exc)
+                try:
+                    text = data.decode("utf-8")
+                    reason = "unparsable_record"
+                except UnicodeDecodeError as bad:
+                    text = data.decode("utf-8", "replace")
+                    reason, message = "bad_encoding", str(bad)
+                self._reject("unknown", "", reason, message, text, name, lineno)
+            return None
+        if not isinstance(parsed, dict):
+            if report:
+                self._reject(
+                    "unknown",
+                    "",
+                    "invalid_resource",
+                    "not a JSON object",
+                    data.decode("utf-8", "replace"),
+                    name,
+                    lineno,
+                )
+            return None
+        return parsed
+
+    def _resource(
+        self,
+        m: Mapper,
+        r: Json,
+        name: str,
+        lineno: int,
+        level: int | None,
+        full_url: str | None,
+        first: bool,
+        seen: set[int],
+    ) -> None:
+        """Map one resource (Bundles: their entries) if it belongs to ``level`` (None: any)."""
+        typ = r.get("resourceType")
+        if typ == "Bundle":
+            entries = r.get("entry") or ()
+            local: list[tuple[Json, str | None, int]] = []
+            for k, e in enumerate(entries, 1):
+                res = e.get("resource") if isinstance(e, dict) else None
+                if not isinstance(res, dict):
+                    continue
+                url = e.get("fullUrl")
+                local.append((res, url if type(url) is str else None, k))
+                rt, rid = res.get("resourceType"), res.get("id")
+                if type(url) is str and type(rt) is str:
+                    if rid is None and url.startswith("urn:"):
+                        rid = url.rsplit(":", 1)[-1]
+                    if rid is not None:
+                        m.full_urls[url] = (rt, str(rid))
+            for res, url, k in local:
+                self._resource(m, res, name, k if lineno == 1 else lineno, level, url, first, seen)
+            return
+        if type(typ) is not str or not typ:
+            if first:
+                self._reject(
+                    "unknown",
+                    "resourceType",
+                    "invalid_resource",
+                    "no resourceType",
+                    r,
+                    name,
+                    lineno,
+                )
+            return
+        lvl = LEVEL.get(typ)
+        if lvl is None:
+            if first:
+                self.skipped[typ] += 1
+            return
+        seen.add(lvl)
+        if level is not None and lvl != level:
+            return
+        if r.get("id") is None and full_url and full_url.startswith("urn:"):
+            r = {**r, "id": full_url.rsplit(":", 1)[-1]}
+        table = RESOURCE_TABLE.get(typ, "unknown")
+        if self.validate:
+            try:
+                model = _model(typ).model_validate(r)
+            except ValueError as exc:
+                field = ""
+                errors = getattr(exc, "errors", None)
+                if callable(errors):
+                    locs = [".".join(str(x) for x in e.get("loc", ())) for e in errors()]
+                    field = locs[0] if locs else ""
+                self._reject(table, field, "invalid_resource", str(exc)[:500], r, name, lineno)
+                return
+            r = orjson.loads(model.model_dump_json(by_alias=True, exclude_none=True))
+        try:
+            m.handlers[typ](r, name, lineno)
+        except Invalid as exc:
+            self._reject(table, exc.field, "invalid_resource", str(exc), r, name, lineno)
+        except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
+            # An element of the wrong JSON shape (e.g. "period": "2020"): not valid FHIR.
+            self._reject(
+                table, "", "invalid_resource", f"{type(exc).__name__}: {exc}", r, name, lineno
+            )
+
+    def _reject(
+        self,
+        table: str,
+        field: str,
+        reason: str,
+        value: str,
+        record: Any,
+        name: str,
+        lineno: int,
+    ) -> None:
+        if not isinstance(record, str):
+            record = orjson.dumps(record, default=str).decode()
+        self._rejects.append(
+            {
+                "table_name": table,
+                "field": field,
+                "reason": reason,
+                "value": value[:RECORD_CHARS],
+                "record": record[:RECORD_CHARS],
+                "file": name,
+                "line": lineno,
+            }
+        )
+
+    def _flush(self, m: Mapper, *, force: bool = False) -> Iterator[Batch]:
+        if self._rejects:
+            yield REJECTS, rejects(self._rejects)
+            self._rejects = []
+        for table, rows in m.rows.items():
+            if rows and (force or len(rows) >= self.chunk_rows):
+                yield table, _arrow(table, rows)
+                m.rows[table] = []
+
+
+def _arrow(table: str, rows: list[Row]) -> pa.Table:
+    """Rows (canonical values as text, then file and line) as an Arrow table."""
+    names = COLUMNS[table]
+    cols = list(zip(*rows, strict=True))
+    arrays: list[pa.Array] = []
+    for col in cols[: len(names)]:
+        try:
+            arrays.append(pa.array(col, pa.string()))
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+            arrays.append(pa.array([txt(v) for v in col], pa.string()))
+    arrays.append(pa.array(cols[-2], pa.string()))
+    arrays.append(pa.array(cols[-1], pa.int64()))
+    return pa.Table.from_arrays(arrays, names=[*names, "_file", "_line"])
+
+
+__all__ = ["SUBJECT", "FhirImporter", "resource_type_of"]
