@@ -322,6 +322,17 @@ class _KeyError(ValueError):
         self.message = message
 
 
+class _TextLoader(yaml.SafeLoader):
+    """YAML without implicit types: every plain scalar is text (``yes``, ``01`` and ``1.0``
+    stay as written, as CSV values are), except an empty value or ``~`` (null)."""
+
+
+_TextLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag == "tag:yaml.org,2002:null"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def load_mapping(path: Path) -> Mapping:
     """Read and check a mapping file; any problem is one PopweaveError naming file and key."""
     try:
@@ -331,7 +342,7 @@ def load_mapping(path: Path) -> Mapping:
     except (OSError, UnicodeDecodeError) as exc:
         raise PopweaveError(f"{path}: cannot read the mapping file ({exc})") from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_TextLoader)  # a SafeLoader: no arbitrary objects
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f" at line {where.line + 1}" if where is not None else ""
