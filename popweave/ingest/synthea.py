@@ -37,9 +37,13 @@ Mapping rules
   imaging, therapy and activity -> other).
 * Claims: one ``claim_line`` per ``CHARGE`` transaction of ``claims_transactions.csv``:
   ``allowed_amount`` = the charge's ``AMOUNT``; ``paid_amount`` = the sum of ``PAYMENTS`` of
-  the ``PAYMENT`` transactions that follow the charge within its claim, before the next
-  charge (Synthea writes a charge, then its transfers and payments; the transactions of a
-  claim are contiguous). Lines are numbered by the order of charges within the claim. Person
+  the ``PAYMENT`` transactions that follow the charge within its claim, before the claim's
+  next charge, in ``CHARGEID`` order (Synthea numbers transactions in the order it makes
+  them: a charge, then its payments and transfers; copays can exceed the charge). Synthea
+  writes the transactions of many claims interleaved, so this pairing is done first, out of
+  core in DuckDB, keeping one small row per charge. Lines are numbered by the order of
+  charges within the claim. claims.csv is read for the claim-level fields (one row per
+  claim: payer and diagnoses), kept in memory as Arrow columns. Person
   and encounter are the transaction's ``PATIENTID`` and ``APPOINTMENTID``; the payer is the
   claim's primary insurance (none -> uninsured); the diagnosis is the claim's
   ``DIAGNOSIS<n>`` that the line's ``DIAGNOSISREF1`` points to, mapped to ICD-10-CM (null when
