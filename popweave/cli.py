@@ -231,7 +231,9 @@ def export(
         raise PopweaveError(f"unknown output format {kind!r}; known: {', '.join(sorted(found))}")
     ws = Workspace.open(workspace)
     with open_workspace_engine(ws) as eng, _progress() as bar:
-        task = bar.add_task(f"writing {kind}", total=None)
+        from popweave.warehouse import counts
+
+        task = bar.add_task(f"writing {kind}", total=sum(counts(eng).values()))
         files = found[kind]().write(
             eng, out, progress=lambda t, n: bar.update(task, advance=n, description=f"writing {t}")
         )

@@ -285,11 +285,6 @@ def test_cli_ingest(tmp_path: Path) -> None:
 
 
 @needs_real
-@pytest.mark.xfail(
-    strict=True,
-    reason="popweave/cli.py `export` adds its progress task with total=None, and the "
-    "progress column formats {task.total:,.0f}: TypeError before any exporter runs",
-)
 def test_cli_export_and_reingest(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     assert cli(tmp_path, "init", str(ws)).returncode == 0
