@@ -420,6 +420,8 @@ class MappedCsvImporter(Importer):
         tdef = TABLES[m.table]
         wanted = sorted({cm.column for cm in m.columns.values() if cm.column is not None})
         file = str(self.path)
+        if self.mapping_path is not None:  # read already; an input all the same
+            self.advance(self.mapping_path.stat().st_size)
         for chunk in read_csv(
             self.path,
             delimiter=m.delimiter,

@@ -155,6 +155,14 @@ def test_rerun_is_skipped_but_a_changed_mapping_is_a_new_load(tmp_path: Path) ->
     assert sql(tmp_path, "select count(*) from person") == [(5,)]
 
 
+def test_progress_counts_every_input_byte(tmp_path: Path) -> None:
+    importer = MappedCsvImporter(ROSTER, mapping=ROSTER_MAP)
+    seen: list[int] = []
+    with open_engine("duckdb:///w.duckdb", tmp_path) as eng:
+        run(importer, eng, quarantine_dir=None, progress=seen.append)
+    assert sum(seen) == ROSTER.stat().st_size + ROSTER_MAP.stat().st_size
+
+
 # --- mapping-file errors ------------------------------------------------------------------------
 
 GOOD = (

@@ -450,3 +450,32 @@ def test_cli_ingest_omop_end_to_end(tmp_path: Path) -> None:
     bad = cli("ingest", "omop", tmp_path / "nope", "--workspace", ws, cwd=tmp_path)
     assert bad.returncode != 0
     assert len(bad.stderr.strip().splitlines()) == 1 and "no such folder" in bad.stderr
+
+
+def test_large_concept_file_is_filtered_to_used_ids(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Any CONCEPT file counts as large here: it is read keeping only concept ids the event
+    # tables use, with the same result as the plain read.
+    monkeypatch.setattr("popweave.ingest.omop.CONCEPT_FILTER_BYTES", 0)
+    src = tmp_path / "omop"
+    small_folder(src)
+    importer = OmopImporter(src)
+    concepts = importer._concepts()
+    assert sorted(concepts.ids.to_pylist()) == sorted(
+        ["201826", "45576876", "1503297", "1", "3004410", "45877994"]
+    )
+    with warehouse(tmp_path) as eng:
+        r = run(importer, eng, quarantine_dir=tmp_path / "q").report
+    assert r is not None and r.accepted["condition"] == 2 and r.accepted["medication"] == 1
+
+
+def test_progress_counts_every_input_byte(tmp_path: Path) -> None:
+    src = tmp_path / "omop"
+    small_folder(src)
+    importer = OmopImporter(src)
+    seen: list[int] = []
+    with warehouse(tmp_path) as eng:
+        run(importer, eng, quarantine_dir=None, progress=seen.append)
+    assert sum(seen) == sum(f.stat().st_size for f in importer.inputs())
+    assert all(n >= 0 for n in seen)
