@@ -248,6 +248,16 @@ def _coding_pairs(cc: Any) -> list[tuple[str | None, Any, Json]]:
 
 def pick(cc: Any, prefer: tuple[str, ...]) -> tuple[str | None, str | None]:
     """The (system, code) of the first coding in the preferred systems' order."""
+    if type(cc) is dict:
+        codings = cc.get("coding")
+        if type(codings) is list and len(codings) == 1:  # the common case, fast
+            c = codings[0]
+            if type(c) is dict:
+                system = SYSTEMS.get(c.get("system"))  # type: ignore[arg-type]
+                code = c.get("code")
+                if system in prefer and code is not None:
+                    return system, code if type(code) is str else txt(code)
+                return None, None
     pairs = _coding_pairs(cc)
     for want in prefer:
         for sys, code, _ in pairs:
@@ -323,6 +333,9 @@ class Mapper:
             return None, None
         r = ref.get("reference")
         if type(r) is str:
+            typ, sep, rid = r.partition("/")
+            if sep and "/" not in rid and "?" not in r and ":" not in typ:  # "Patient/123"
+                return typ, rid
             if r.startswith("urn:"):
                 hit = self.full_urls.get(r)
                 if hit:
@@ -347,18 +360,18 @@ class Mapper:
             return ref.get("type"), r
         ident = ref.get("identifier")
         if isinstance(ident, dict):
-            typ = ref.get("type")
+            kind: Any = ref.get("type")
             value = ident.get("value")
             key = f"{ident.get('system')}|{value}"
-            if typ:
-                found = self.identifiers.get(f"{typ}|{key}")
+            if kind:
+                found = self.identifiers.get(f"{kind}|{key}")
                 if found:
-                    return typ, found
+                    return kind, found
             for t in ("Organization", "Practitioner", "Location"):
                 found = self.identifiers.get(f"{t}|{key}")
                 if found:
                     return t, found
-            return typ, txt(value)
+            return kind, txt(value)
         return None, None
 
     def ref_id(self, ref: Any) -> str | None:
@@ -411,9 +424,9 @@ class Mapper:
                 txt(addr.get("district")),
                 _zip(addr.get("postalCode")),
                 txt(ext.get("geometry")),
-                txt(pos.get("latitude")),
-                txt(pos.get("longitude")),
-                *(txt(ext.get(c)) for c in AREA_EXT),
+                pos.get("latitude"),
+                pos.get("longitude"),
+                *(ext.get(c) for c in AREA_EXT),
                 file,
                 line,
             )
@@ -424,7 +437,7 @@ class Mapper:
         self.index_identifiers(r, "Organization", rid)
         ext = extensions(r)
         self.rows["practice"].append(
-            (rid, txt(r.get("name")), *(txt(ext.get(c)) for c in PRACTICE_EXT), file, line)
+            (rid, txt(r.get("name")), *(ext.get(c) for c in PRACTICE_EXT), file, line)
         )
 
     def practitioner_role(self, r: Json, file: str, line: int) -> None:
@@ -673,7 +686,7 @@ class Mapper:
                 category = "other"
         rows = self.rows["observation"]
         comps = r.get("component") or ()
-        has_value = any(k.startswith("value") for k in r)
+        has_value = bool(comps) and any(k.startswith("value") for k in r)
         if has_value or not comps:
             system, code = _observation_code(r.get("code"))
             ext = extensions(r)
@@ -687,7 +700,7 @@ class Mapper:
                     category,
                     system,
                     code,
-                    txt(ext.get("value_num", num)),
+                    ext.get("value_num", num),
                     txt(ext.get("value_text", text)),
                     txt(ext.get("value_code", vcode)),
                     txt(ext.get("unit", unit)),
@@ -757,7 +770,7 @@ class Mapper:
                 date(validity.get("end")),
                 system,
                 code,
-                txt(days),
+                days,
                 file,
                 line,
             )
@@ -780,7 +793,7 @@ class Mapper:
                 txt(ext.get("end_date")),
                 system,
                 code,
-                txt(ext.get("days_supply")),
+                ext.get("days_supply"),
                 file,
                 line,
             )
@@ -874,7 +887,7 @@ class Mapper:
             rows.append(
                 (
                     claim_id,
-                    txt(it.get("sequence", k + 1)),
+                    it.get("sequence", k + 1),
                     pid,
                     self.ref_id(_first(it.get("encounter"))) or enc_top,
                     date(when or billable),
@@ -883,8 +896,8 @@ class Mapper:
                     code,
                     dx,
                     pos,
-                    txt(allowed),
-                    txt(paid),
+                    allowed,
+                    paid,
                     file,
                     line,
                 )
@@ -991,12 +1004,12 @@ def _observation_code(cc: Any) -> tuple[str | None, str | None]:
     return system, code
 
 
-def _value(r: Json) -> tuple[str | None, str | None, str | None, str | None]:
+def _value(r: Json) -> tuple[Any, str | None, str | None, str | None]:
     """(value_num, value_text, value_code, unit) of an Observation or its component."""
     q = r.get("valueQuantity")
     if isinstance(q, dict):
         unit = q.get("code") if q.get("system") == UCUM and q.get("code") else q.get("unit")
-        return txt(q.get("value")), None, None, txt(unit)
+        return q.get("value"), None, None, txt(unit)
     cc = r.get("valueCodeableConcept")
     if isinstance(cc, dict):
         coding = next((c for c in cc.get("coding") or () if isinstance(c, dict)), None)
@@ -1006,7 +1019,7 @@ def _value(r: Json) -> tuple[str | None, str | None, str | None, str | None]:
     if "valueString" in r:
         return None, txt(r["valueString"]), None, None
     if "valueInteger" in r:
-        return txt(r["valueInteger"]), None, None, None
+        return r["valueInteger"], None, None, None
     if "valueBoolean" in r:
         return None, txt(r["valueBoolean"]), None, None
     if "valueDateTime" in r:

@@ -28,6 +28,7 @@ from typing import Any, BinaryIO, ClassVar
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from popweave.ingest._fhir_map import (
     LEVEL,
@@ -372,16 +373,43 @@ class FhirImporter(Importer):
                 m.rows[table] = []
 
 
+_TYPED: dict[str, pa.DataType] = {
+    "integer": pa.int64(),
+    "float": pa.float64(),
+    "money": pa.float64(),
+    "boolean": pa.bool_(),
+}
+KINDS: dict[str, list[str]] = {
+    t: [c.kind.value for c in TABLES[t].columns] for t in set(RESOURCE_TABLE.values())
+}
+
+
+def _column(kind: str, values: tuple[Any, ...]) -> pa.Array:
+    """A column for the loader: typed where every value reads cleanly as the column's type
+    (no text to parse), else text (the loader reads it and rejects what it cannot)."""
+    typed = _TYPED.get(kind)
+    if typed is not None:
+        try:
+            return pa.array(values, typed)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
+            pass
+    try:
+        text = pa.array(values, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        return pa.array([txt(v) for v in values], pa.string())
+    if kind == "date":
+        try:
+            return pc.cast(text, pa.date32())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return text
+    return text
+
+
 def _arrow(table: str, rows: list[Row]) -> pa.Table:
-    """Rows (canonical values as text, then file and line) as an Arrow table."""
+    """Rows (canonical values, then file and line) as an Arrow table."""
     names = COLUMNS[table]
     cols = list(zip(*rows, strict=True))
-    arrays: list[pa.Array] = []
-    for col in cols[: len(names)]:
-        try:
-            arrays.append(pa.array(col, pa.string()))
-        except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-            arrays.append(pa.array([txt(v) for v in col], pa.string()))
+    arrays = [_column(k, col) for k, col in zip(KINDS[table], cols, strict=False)]
     arrays.append(pa.array(cols[-2], pa.string()))
     arrays.append(pa.array(cols[-1], pa.int64()))
     return pa.Table.from_arrays(arrays, names=[*names, "_file", "_line"])
