@@ -73,6 +73,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from popweave.ingest._text import decode_utf8, shown
 from popweave.ingest.base import REJECTS, Batch, Importer, register, rejects
 from popweave.model.tables import ENCOUNTER_CLASSES, OBSERVATION_CATEGORIES
 from popweave.terminology import snomed_to_icd10
@@ -294,8 +295,9 @@ class SyntheaImporter(Importer):
             path,
             read_options=pacsv.ReadOptions(block_size=self.block_size, use_threads=False),
             parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=invalid),
+            # Bytes first: a value that is not UTF-8 rejects its record, not the file.
             convert_options=pacsv.ConvertOptions(
-                column_types={h: STR for h in header}, strings_can_be_null=False
+                column_types={h: pa.binary() for h in header}, strings_can_be_null=False
             ),
         )
         next_line = 2
@@ -314,7 +316,26 @@ class SyntheaImporter(Importer):
             approx = min(size, done + batch.nbytes)
             self.advance(approx - done)
             done = approx
-            yield _Block(batch, names, path.name, lines)
+            text, undecodable = decode_utf8(batch)
+            if undecodable.any():
+                raw = pa.Table.from_batches([batch])
+                for i in np.flatnonzero(undecodable):
+                    reject.append(
+                        {
+                            "table_name": table,
+                            "field": None,
+                            "reason": "bad_encoding",
+                            "value": None,
+                            "record": shown(raw, int(i)),
+                            "file": path.name,
+                            "line": int(lines[i]),
+                        }
+                    )
+                text = text.filter(pa.array(~undecodable))
+                lines = lines[~undecodable]
+            decoded = text.combine_chunks().to_batches()
+            rb = decoded[0] if decoded else pa.RecordBatch.from_pylist([], schema=text.schema)
+            yield _Block(rb, names, path.name, lines)
         self.advance(size - done)
 
     def _emit(
@@ -757,8 +778,9 @@ class SyntheaImporter(Importer):
 
 def _header(path: Path) -> dict[str, str]:
     """Upper-case column name -> the name as written in the file's header."""
-    with path.open(encoding="utf-8-sig", newline="") as fh:
-        header = next(csv.reader([fh.readline()]), [])
+    with path.open("rb") as fh:  # only the header line is decoded here
+        first = fh.readline().decode("utf-8-sig", errors="replace").rstrip("\r\n")
+    header = next(csv.reader([first]), [])
     names: dict[str, str] = {}
     for h in header:
         names.setdefault(h.strip().upper(), h)

@@ -323,3 +323,24 @@ def test_real_export_round_trip_through_the_exporter(tmp_path: Path) -> None:
             want = _sorted(ea.read(name), name)
             got = _sorted(eb.read(name).select(want.column_names).cast(want.schema), name)
             assert got.equals(want), name
+
+
+@needs_real
+def test_bytes_that_are_not_utf8_reject_only_their_record(tmp_path: Path) -> None:
+    src = copy_real(tmp_path / "bad")
+    path = src / "patients.csv"
+    lines = path.read_bytes().split(b"\n")
+    victim = lines[3].split(b",")[0].decode()  # the patient on file line 4
+    lines[3] = lines[3].replace(b",", b",\xff\xfe", 1)
+    path.write_bytes(b"\n".join(lines))
+    ws = Workspace.init(tmp_path / "ws")
+    report, _ = ingest(src, ws)
+    assert report.accepted["person"] == REAL_ACCEPTED["person"] - 1
+    q = qfiles.read(ws.quarantine_dir).to_pylist()
+    enc = [r for r in q if r["reason"] == "bad_encoding"]
+    assert [(r["file"], r["line"], r["table_name"]) for r in enc] == [("patients.csv", 4, "person")]
+    assert "\\xff" in enc[0]["record"]
+    # The patient's own records now point nowhere and are quarantined as such.
+    orphans = {r["table_name"] for r in q if r["reason"] == "unknown_reference"}
+    assert "encounter" in orphans
+    assert victim not in {r[0] for r in rows(ws, "SELECT person_id FROM person")}
