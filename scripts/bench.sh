@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# `make bench`: install popweave (and psutil, for peak memory) into .venv, then run
-# benchmarks/run.py with the given arguments (e.g. --quick, --sizes 100000,1000000).
+# `make bench`: install popweave (and psutil, for peak memory) into .venv, then time
+# `popweave synth` (benchmarks/run.py, given arguments such as --quick or --sizes) and
+# `popweave ingest` of Synthea CSV and FHIR NDJSON (benchmarks/ingest.py; a smaller city
+# with --quick).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/_venv.sh
@@ -9,4 +11,7 @@ source scripts/_venv.sh
 ensure_venv
 say "installing popweave and psutil into $VENV"
 pip_install -e . 'psutil>=5.9'
-exec "$VENV/bin/python" benchmarks/run.py "$@"
+"$VENV/bin/python" benchmarks/run.py "$@"
+people=18000
+for a in "$@"; do [ "$a" = "--quick" ] && people=3000; done
+"$VENV/bin/python" benchmarks/ingest.py --people "$people"
