@@ -75,6 +75,7 @@ import pyarrow.csv as pacsv
 
 from popweave.ingest._text import decode_utf8, shown
 from popweave.ingest.base import REJECTS, Batch, Importer, register, rejects
+from popweave.model import TABLES
 from popweave.model.tables import ENCOUNTER_CLASSES, OBSERVATION_CATEGORIES
 from popweave.terminology import snomed_to_icd10
 
@@ -102,22 +103,7 @@ FILES = (
 )
 """The files read, in load order (referenced tables first)."""
 
-AREA_COLUMNS = (
-    "area_id",
-    "name",
-    "county",
-    "zip",
-    "geometry",
-    "centroid_lat",
-    "centroid_lon",
-    "population",
-    "median_income",
-    "pct_poverty",
-    "pct_no_vehicle",
-    "pct_no_high_school",
-    "food_access_miles",
-    "housing_cost_burden",
-)
+AREA_COLUMNS = tuple(TABLES["area"].column_names)
 
 SEX = {"m": "male", "f": "female", "male": "male", "female": "female"}
 RACE = {
