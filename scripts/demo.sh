@@ -34,6 +34,8 @@ echo
 echo "What to try next (run \`source $VENV/bin/activate\` first, or prefix $VENV/bin/):"
 row "popweave tables --workspace $WORKSPACE" "row counts of every warehouse table"
 row "popweave quarantine --workspace $WORKSPACE" "rejected rows by table, field and reason"
+row "popweave export fhir out/ --workspace $WORKSPACE" "the city as FHIR R4 Bulk NDJSON (or: synthea)"
+row "popweave ingest fhir out/ --workspace NEW" "load it (or your own data) into another workspace"
 row "popweave --help" "every command and its options"
 row "$WORKSPACE/truth.json" "the planted truths: effects built into the city"
 row "" "(e.g. readmission rate ratios, a pilot's effect)"
