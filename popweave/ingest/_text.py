@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -47,4 +49,37 @@ def shown(raw: pa.Table, row: int) -> str:
             if isinstance(v, bytes)
             else str(v)
         )
-    return ",".join(parts)
+    return clip(",".join(parts))
+
+
+RECORD_LIMIT = 10_000
+"""Characters of a rejected record kept in the quarantine (the rest is cut, and says so)."""
+
+
+def clip(text: str) -> str:
+    """``text`` cut to RECORD_LIMIT characters for the quarantine."""
+    if len(text) <= RECORD_LIMIT:
+        return text
+    return text[:RECORD_LIMIT] + f"... [{len(text) - RECORD_LIMIT:,} more characters]"
+
+
+def block_size_for(path: Path, minimum: int) -> int:
+    """A CSV reader block size that holds the file's longest line (the reader cannot parse a
+    record longer than its block): ``minimum``, or the next power of two above twice it."""
+    longest = 0
+    carry = 0  # length of the line still open at the end of the previous chunk
+    with path.open("rb") as fh:
+        while chunk := fh.read(16 << 20):
+            ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 10)
+            if len(ends) == 0:
+                carry += len(chunk)
+                continue
+            first = carry + int(ends[0])
+            inner = int(np.diff(ends).max()) if len(ends) > 1 else 0
+            longest = max(longest, first, inner)
+            carry = len(chunk) - int(ends[-1]) - 1
+    longest = max(longest, carry)
+    need = 2 * longest + 1024
+    if need <= minimum:
+        return minimum
+    return 1 << (need - 1).bit_length()

@@ -25,6 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from popweave.errors import PopweaveError
+from popweave.ingest._text import block_size_for, clip
 from popweave.ingest.base import REJECTS, Batch, Importer, register, rejects
 from popweave.model import TABLES
 from popweave.model.schema import Kind
@@ -107,12 +108,13 @@ def read_csv(
     after ``lower``, which lower-cases the header); ``advance`` is told the bytes read.
     """
     header = read_header(path, delimiter, encoding)
+    block_size = block_size_for(path, block_size)
     names = [h.lower() for h in header] if lower else header
     keep = names if columns is None else [c for c in names if c in set(columns)]
     bad: list[tuple[int, str]] = []
 
     def invalid(row: Any) -> str:
-        bad.append((int(row.number) if row.number is not None else -1, str(row.text)))
+        bad.append((int(row.number) if row.number is not None else -1, clip(str(row.text))))
         return "skip"
 
     raw = path.open("rb")

@@ -73,7 +73,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from popweave.ingest._text import decode_utf8, shown
+from popweave.ingest._text import block_size_for, clip, decode_utf8, shown
 from popweave.ingest.base import REJECTS, Batch, Importer, register, rejects
 from popweave.model import TABLES
 from popweave.model.tables import ENCOUNTER_CLASSES, OBSERVATION_CATEGORIES
@@ -268,7 +268,7 @@ class SyntheaImporter(Importer):
                     "field": None,
                     "reason": "unparsable_record",
                     "value": f"{row.actual_columns} fields, expected {row.expected_columns}",
-                    "record": row.text,
+                    "record": clip(str(row.text)),
                     "file": path.name,
                     "line": row.number,
                 }
@@ -279,7 +279,9 @@ class SyntheaImporter(Importer):
 
         reader = pacsv.open_csv(
             path,
-            read_options=pacsv.ReadOptions(block_size=self.block_size, use_threads=False),
+            read_options=pacsv.ReadOptions(
+                block_size=block_size_for(path, self.block_size), use_threads=False
+            ),
             parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=invalid),
             # Bytes first: a value that is not UTF-8 rejects its record, not the file.
             convert_options=pacsv.ConvertOptions(
