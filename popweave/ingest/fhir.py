@@ -21,6 +21,7 @@ are counted in ``skipped``, not rejected; so are Locations that are not popweave
 from __future__ import annotations
 
 import importlib
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,7 @@ from popweave.ingest._fhir_map import (
     Row,
     txt,
 )
+from popweave.ingest._fhir_parallel import map_parallel
 from popweave.ingest.base import REJECTS, Batch, Importer, register, rejects
 from popweave.model import TABLES
 
@@ -74,6 +76,10 @@ _TYPE_NAMES = frozenset(LEVEL) | {
 }
 
 
+PARALLEL_FROM_LEVEL = 5
+"""Encounters and the events after them: the levels with the large files."""
+
+
 def resource_type_of(path: Path) -> str | None:
     """The resource type a Bulk Data file name announces (``Patient.000.ndjson``), if any."""
     head = path.name.split(".", 1)[0]
@@ -103,6 +109,9 @@ class FhirImporter(Importer):
         self.max_line_bytes = int(options.get("max_line_bytes", MAX_LINE))
         self.skipped: Counter[str] = Counter()
         self._rejects: list[dict[str, Any]] = []
+        # Large typed files of the event levels are mapped in worker processes.
+        self.workers = int(options.get("workers", os.cpu_count() or 1))
+        self.parallel_bytes = int(options.get("parallel_bytes", 32 << 20))
 
     def inputs(self) -> list[Path]:
         if self.path.is_file():
@@ -128,7 +137,17 @@ class FhirImporter(Importer):
         typed = {f: (resource_type_of(f) if f.suffix == ".ndjson" else None) for f in files}
         levels: dict[Path, set[int]] = {}  # levels found in mixed files after their first read
         for level in range(LEVELS):
+            big = [f for f in files if typed[f] is not None and LEVEL.get(typed[f] or "") == level]
+            parallel = (
+                self.workers > 1
+                and level >= PARALLEL_FROM_LEVEL
+                and sum(f.stat().st_size for f in big) >= self.parallel_bytes
+            )
+            if parallel:
+                yield from map_parallel(self, m, big, self.workers)
             for f in files:
+                if parallel and f in big:
+                    continue
                 t = typed[f]
                 if t is not None:
                     lvl = LEVEL.get(t)
@@ -181,10 +200,22 @@ class FhirImporter(Importer):
                     yield from self._flush(m)
         yield from self._flush(m)
 
-    def _lines(self, fh: BinaryIO, name: str, *, report: bool) -> Iterator[tuple[int, bytes]]:
+    def read_range(self, m: Mapper, name: str, fh: BinaryIO, first_line: int) -> Iterator[Batch]:
+        """Map the typed NDJSON lines in ``fh`` (a byte range of ``name`` that starts at
+        line ``first_line``); used by the parallel reader's workers."""
+        seen: set[int] = set()
+        for lineno, line in self._lines(fh, name, report=True, first_line=first_line):
+            parsed = self._parse(line, name, lineno, report=True)
+            if parsed is not None:
+                self._resource(m, parsed, name, lineno, None, None, True, seen)
+        yield from self._flush(m, force=True)
+
+    def _lines(
+        self, fh: BinaryIO, name: str, *, report: bool, first_line: int = 1
+    ) -> Iterator[tuple[int, bytes]]:
         """Non-blank lines with their numbers, read in blocks; overlong lines are rejected."""
         limit = self.max_line_bytes
-        lineno = 0
+        lineno = first_line - 1
         pending: list[bytes] = []
         pending_len = 0
         too_long = False
