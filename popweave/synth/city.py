@@ -23,7 +23,7 @@ from popweave.synth.clinical import (
     procedures,
 )
 from popweave.synth.codes import CHILD_VISIT, DRUGS, LOINC
-from popweave.synth.coverage import Coverage, enrollment_table, make_coverage
+from popweave.synth.coverage import UNINSURED, Coverage, enrollment_table, make_coverage
 from popweave.synth.morbidity import NAMES, Morbidity, make_morbidity
 from popweave.synth.params import CONDITIONS, Params
 from popweave.synth.population import (
@@ -114,7 +114,7 @@ class City:
             + self.practices.n
             + self.practices.n_providers
             + self.people.n
-            + int((self.cov.state != 4).sum())  # upper bound of enrolment spans
+            + int((self.cov.state != UNINSURED).sum())  # upper bound of enrolment spans
             + self.enc.n
             + int(self.morb.has.sum())
             + self.procs.n

@@ -41,10 +41,11 @@ PRICE = {
 }  # fmt: skip
 # Price level relative to Medicare (RAND 2022: private insurers pay ~ 1.4-2.2x Medicare;
 # Medicaid pays ~ 0.75x: KFF Medicaid-to-Medicare fee index 2019). Uninsured: list charges.
-PAYER_LEVEL = np.array([1.0, 0.75, 1.0, 1.45, 2.0])
-PAID_SHARE = np.array([0.80, 0.97, 0.97, 0.82, 0.0])
-assert PAYERS[MEDICARE] == "medicare" and PAYERS[UNINSURED] == "uninsured"
-_ = (COMMERCIAL, DUAL, MEDICAID)
+LEVEL_BY_PAYER = {MEDICARE: 1.0, MEDICAID: 0.75, DUAL: 1.0, COMMERCIAL: 1.45, UNINSURED: 2.0}
+# Share of the allowed amount the payer pays (the rest is cost sharing); self-pay: nothing.
+PAID_BY_PAYER = {MEDICARE: 0.80, MEDICAID: 0.97, DUAL: 0.97, COMMERCIAL: 0.82, UNINSURED: 0.0}
+PAYER_LEVEL = np.array([LEVEL_BY_PAYER[i] for i in range(len(PAYERS))])
+PAID_SHARE = np.array([PAID_BY_PAYER[i] for i in range(len(PAYERS))])
 
 SERVICES = tuple(PRICE) + tuple(f"rx:{k}" for k in DRUGS)
 LAB_SERVICE = {"hba1c": "hba1c", "egfr": "creatinine", "ldl": "lipid_panel"}
