@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-RANGE_BYTES = 24 << 20
+RANGE_BYTES = 8 << 20
 STATE = ("identifiers", "full_urls", "medications", "coverage_payer", "roles", "claims_from_eob")
 
 _worker: Any = None
@@ -97,6 +97,18 @@ def map_parallel(
     state = {k: getattr(m, k) for k in STATE}
     options = {"chunk_rows": imp.chunk_rows, "max_line_bytes": imp.max_line_bytes}
     ctx = mp.get_context("spawn")
+    # Ranges give small batches; the loader does better with few large ones (one key and
+    # reference query per batch), so batches are gathered up to ``chunk_rows`` per table.
+    # A table's rows leave once another table's start, keeping encounters before events.
+    held: dict[str, list[pa.Table]] = {}
+    rows: dict[str, int] = {}
+
+    def release(name: str) -> Iterator[tuple[str, pa.Table]]:
+        parts = held.pop(name, [])
+        rows.pop(name, None)
+        if parts:
+            yield name, pa.concat_tables(parts)
+
     with ctx.Pool(workers, initializer=_init, initargs=(options, state)) as pool:
         for out, skipped, added, nbytes in pool.imap(_work, tasks):
             imp.advance(nbytes)
@@ -104,4 +116,15 @@ def map_parallel(
             m.claims_from_eob |= added["claims_from_eob"]
             m.coverage_payer.update(added["coverage_payer"])
             for table, payload in out:
-                yield table, pa.ipc.open_stream(payload).read_all()
+                batch = pa.ipc.open_stream(payload).read_all()
+                if table.startswith("_"):  # rejects go straight through
+                    yield table, batch
+                    continue
+                if table != "encounter" and "encounter" in held:
+                    yield from release("encounter")
+                held.setdefault(table, []).append(batch)
+                rows[table] = rows.get(table, 0) + batch.num_rows
+                if rows[table] >= imp.chunk_rows:
+                    yield from release(table)
+    for name in list(held):
+        yield from release(name)

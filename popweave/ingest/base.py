@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -14,7 +15,7 @@ import pyarrow as pa
 from popweave.errors import PopweaveError
 from popweave.model.quarantine import IMPORTER_REJECT_SCHEMA
 from popweave.warehouse import Engine, LoadReport, load
-from popweave.warehouse.load import REJECTS, loaded_before
+from popweave.warehouse.load import REJECTS, AlreadyLoaded, loaded_before
 
 Batch = tuple[str, pa.Table]
 """(canonical table name, rows) — or (``REJECTS``, importer-level reject records)."""
@@ -104,21 +105,44 @@ def run(
     force: bool = False,
 ) -> IngestResult:
     """Import into ``engine`` as one all-or-nothing load. The same inputs loaded before are
-    skipped (idempotent re-runs) unless ``force``."""
+    skipped (idempotent re-runs) unless ``force``.
+
+    A re-run from the same source is caught before loading (its inputs are hashed first);
+    otherwise the inputs are hashed in a thread while they load, and a load whose inputs
+    turn out to match an earlier load is rolled back at the end — same result, no wait.
+    """
     importer.check()
-    digest = fingerprint(importer.inputs(), importer.name)
-    if not force and (earlier := loaded_before(engine, digest)):
-        return IngestResult(None, earlier)
+    source = f"{importer.name}:{importer.path}"
+    files = importer.inputs()
+    if not force and _has_source(engine, source):
+        digest = fingerprint(files, importer.name)
+        if earlier := loaded_before(engine, digest):
+            return IngestResult(None, earlier)
+        input_hash: str | Callable[[], str] = digest
+    else:
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="popweave-fingerprint")
+        pending = pool.submit(fingerprint, files, importer.name)
+        pool.shutdown(wait=False)
+        input_hash = pending.result
     importer._progress = progress
-    report = load(
-        engine,
-        importer.batches(),
-        source=f"{importer.name}:{importer.path}",
-        quarantine_dir=quarantine_dir,
-        progress=on_table,
-        input_hash=digest,
-    )
+    try:
+        report = load(
+            engine,
+            importer.batches(),
+            source=source,
+            quarantine_dir=quarantine_dir,
+            progress=on_table,
+            input_hash=input_hash,
+            unique_input=not force,
+        )
+    except AlreadyLoaded as same:
+        return IngestResult(None, same.load_id)
     return IngestResult(report)
+
+
+def _has_source(engine: Engine, source: str) -> bool:
+    log = engine.read("load_log", ["source"])
+    return source in set(log.column("source").to_pylist())
 
 
 __all__ = ["REGISTRY", "REJECTS", "Batch", "Importer", "IngestResult", "register", "run"]

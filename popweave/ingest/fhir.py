@@ -78,6 +78,9 @@ _TYPE_NAMES = frozenset(LEVEL) | {
 
 PARALLEL_FROM_LEVEL = 5
 """Encounters and the events after them: the levels with the large files."""
+PARALLEL_TYPES = frozenset(t for t, lvl in LEVEL.items() if lvl in (5, 6) and t != "Coverage")
+"""Typed files mapped in worker processes: they add no state that others in the group read
+(Coverage's payers are read by claims; Claim, a level later, reads which EOBs were seen)."""
 
 
 def resource_type_of(path: Path) -> str | None:
@@ -136,17 +139,17 @@ class FhirImporter(Importer):
         files = self.inputs()
         typed = {f: (resource_type_of(f) if f.suffix == ".ndjson" else None) for f in files}
         levels: dict[Path, set[int]] = {}  # levels found in mixed files after their first read
+        # The large typed files of the event levels go to worker processes in one pass
+        # (encounters first, so their rows load before the events that refer to them).
+        # Coverage stays sequential: the events' claims need its payers.
+        group = sorted(
+            (f for f in files if typed[f] in PARALLEL_TYPES),
+            key=lambda f: (LEVEL[typed[f] or ""], str(f)),
+        )
+        parallel = self.workers > 1 and sum(f.stat().st_size for f in group) >= self.parallel_bytes
         for level in range(LEVELS):
-            big = [f for f in files if typed[f] is not None and LEVEL.get(typed[f] or "") == level]
-            parallel = (
-                self.workers > 1
-                and level >= PARALLEL_FROM_LEVEL
-                and sum(f.stat().st_size for f in big) >= self.parallel_bytes
-            )
-            if parallel:
-                yield from map_parallel(self, m, big, self.workers)
             for f in files:
-                if parallel and f in big:
+                if parallel and f in group:
                     continue
                 t = typed[f]
                 if t is not None:
@@ -163,6 +166,8 @@ class FhirImporter(Importer):
                 seen = levels.setdefault(f, set())
                 yield from self._read(m, f, level, typed=t is not None, first=first, seen=seen)
             yield from self._flush(m, force=True)
+            if parallel and level == PARALLEL_FROM_LEVEL:
+                yield from map_parallel(self, m, group, self.workers)
         self.skipped.update(m.skipped)
 
     def _skip_file(self, f: Path, typ: str) -> None:

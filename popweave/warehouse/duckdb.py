@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import duckdb
-import ibis
 import pyarrow as pa
 
 from popweave.errors import WorkspaceError
@@ -28,10 +27,11 @@ class DuckDBEngine(Engine):
     ) -> None:
         self.path = path
         try:
-            self._ibis = ibis.duckdb.connect(str(path), read_only=read_only)
+            self.raw: duckdb.DuckDBPyConnection = duckdb.connect(str(path), read_only=read_only)
         except duckdb.Error as exc:
             raise WorkspaceError(f"cannot open the warehouse {path}: {exc}") from None
-        self.raw: duckdb.DuckDBPyConnection = self._ibis.con
+        # Ibis is imported on first use: loads and counts need only DuckDB.
+        self._ibis: Any = None
         # DuckDB's default cache is 80% of RAM; a bounded one keeps big loads within budget
         # (it spills to disk beyond it).
         self.raw.execute(f"SET memory_limit = '{memory_limit}'")
@@ -40,6 +40,10 @@ class DuckDBEngine(Engine):
 
     @property
     def ibis(self) -> Any:
+        if self._ibis is None:
+            import ibis
+
+            self._ibis = ibis.duckdb.from_connection(self.raw)
         return self._ibis
 
     def create_tables(self, tables: tuple[Table, ...] = ALL_TABLES) -> None:
@@ -122,4 +126,4 @@ class DuckDBEngine(Engine):
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._ibis.disconnect()
+            self.raw.close()

@@ -158,7 +158,8 @@ def load(
     check_references: bool = True,
     progress: Callable[[str, int], None] | None = None,
     atomic: bool = True,
-    input_hash: str | None = None,
+    input_hash: str | Callable[[], str] | None = None,
+    unique_input: bool = False,
 ) -> LoadReport:
     """Validate and append ``batches`` (table name -> Arrow rows) as one all-or-nothing load.
 
@@ -174,7 +175,10 @@ def load(
 
     A batch named ``"_rejects"`` holds records an importer could not turn into rows
     (``quarantine.IMPORTER_REJECT_SCHEMA``): they are quarantined and counted as rejected.
-    ``input_hash`` (a fingerprint of the input files) is logged; see :func:`loaded_before`.
+    ``input_hash`` (a fingerprint of the input files, or a function that returns it when the
+    load is about to commit) is logged; see :func:`loaded_before`. With ``unique_input`` a load
+    whose input hash a committed load already has is rolled back and :class:`AlreadyLoaded`
+    raised.
 
     ``atomic=False`` commits after every batch: only for an engine whose whole warehouse is
     published at once afterwards (see ``rebuilding``), where it bounds the engine's memory.
@@ -295,7 +299,10 @@ def load(
                 pending.popleft().result()
         while pending:
             pending.popleft().result()
-        engine.append(LOAD_LOG, _log_rows(report, started, hashers, input_hash))
+        digest = input_hash() if callable(input_hash) else input_hash
+        if unique_input and digest and (earlier := loaded_before(engine, digest)):
+            raise AlreadyLoaded(earlier)
+        engine.append(LOAD_LOG, _log_rows(report, started, hashers, digest))
         engine.commit()
     except BaseException as exc:
         for f in pending:  # let the engine finish what it is doing before rolling back
@@ -362,6 +369,14 @@ def _log_rows(
     )
 
 
+class AlreadyLoaded(PopweaveError):
+    """The same input was loaded before (by the load whose id is ``load_id``)."""
+
+    def __init__(self, load_id: str) -> None:
+        super().__init__(f"the same input was loaded before (load {load_id})")
+        self.load_id = load_id
+
+
 def loaded_before(engine: Engine, input_hash: str) -> str | None:
     """The load id of a committed load of the same inputs, if there is one."""
     log = engine.read(LOAD_LOG.name, ["load_id", "input_hash"])
@@ -381,4 +396,4 @@ def counts(engine: Engine) -> dict[str, int]:
 REJECTS = "_rejects"
 """Batch name for importer-level rejects."""
 
-__all__ = ["REJECTS", "LoadReport", "counts", "load", "loaded_before"]
+__all__ = ["REJECTS", "AlreadyLoaded", "LoadReport", "counts", "load", "loaded_before"]

@@ -344,3 +344,16 @@ def test_bytes_that_are_not_utf8_reject_only_their_record(tmp_path: Path) -> Non
     orphans = {r["table_name"] for r in q if r["reason"] == "unknown_reference"}
     assert "encounter" in orphans
     assert victim not in {r[0] for r in rows(ws, "SELECT person_id FROM person")}
+
+
+@needs_real
+def test_same_content_from_another_folder_is_rolled_back_as_loaded(tmp_path: Path) -> None:
+    ws = Workspace.init(tmp_path / "ws")
+    first, _ = ingest(copy_real(tmp_path / "a"), ws)
+    with open_workspace_engine(ws) as eng:
+        before = {t.name: eng.count(t.name) for t in CANONICAL}
+        result = run(importers()["synthea"](copy_real(tmp_path / "b")), eng,
+                     quarantine_dir=ws.quarantine_dir)  # fmt: skip
+        after = {t.name: eng.count(t.name) for t in CANONICAL}
+    assert result.report is None and result.skipped_as == first.load_id
+    assert after == before
