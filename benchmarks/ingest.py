@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             out = root / f"export-{fmt}"
             with console.status(f"exporting {fmt}"), open_workspace_engine(src) as eng:
                 files = exporters()[fmt]().write(eng, out)
+            os.sync()  # measure the ingest of files at rest, not the export's write-back
             records = sum(files.values())
             size = sum(f.stat().st_size for f in files)
             dest = root / f"dest-{fmt}"
@@ -64,9 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd = [sys.executable, "-m", "popweave.cli", "ingest", fmt, str(out),
                    "--workspace", str(dest)]  # fmt: skip
             with console.status(f"ingesting {records:,} {fmt} records"):
-                code, secs, peak = run_measured(
-                    cmd, root / f"{fmt}.log", env=dict(__import__("os").environ)
-                )
+                code, secs, peak = run_measured(cmd, root / f"{fmt}.log", env=dict(os.environ))
             if code != 0:
                 console.print((root / f"{fmt}.log").read_text()[-2000:])
                 return 1
