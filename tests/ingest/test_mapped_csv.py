@@ -9,9 +9,6 @@ naming the file and the key, through the API and the command line.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -22,6 +19,7 @@ from popweave.ingest import importers, run
 from popweave.ingest.mapped_csv import MappedCsvImporter, load_mapping
 from popweave.model import quarantine
 from popweave.warehouse import open_engine
+from tests.ingest._cli import cli
 
 EXAMPLES = Path(__file__).parents[2] / "popweave" / "ingest" / "examples"
 ROSTER, ROSTER_MAP = EXAMPLES / "patient_roster.csv", EXAMPLES / "patient_roster.yaml"
@@ -215,20 +213,6 @@ def test_missing_mapping_option_or_file(tmp_path: Path) -> None:
 
 
 # --- the command line ---------------------------------------------------------------------------
-
-
-def cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "POPWEAVE_WORKSPACE"}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "popweave.cli", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 def test_cli_ingest_csv_end_to_end(tmp_path: Path) -> None:

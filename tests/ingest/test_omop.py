@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import duckdb
@@ -24,6 +21,7 @@ from popweave.ingest.omop import OmopImporter
 from popweave.model import quarantine
 from popweave.warehouse import open_engine
 from popweave.warehouse.base import Engine
+from tests.ingest._cli import cli
 
 DATA = Path("/work/shared/data/omop-synthea27nj")
 HAS_CROSSWALK = importlib.util.find_spec("popweave.terminology.crosswalk") is not None
@@ -420,20 +418,6 @@ def test_missing_or_empty_folder_is_a_clear_error(tmp_path: Path) -> None:
 
 
 # --- the command line -------------------------------------------------------------------------
-
-
-def cli(*args: str | Path, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "POPWEAVE_WORKSPACE"}
-    env["COLUMNS"] = "200"
-    return subprocess.run(
-        [sys.executable, "-m", "popweave.cli", *map(str, args)],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 @needs_data
