@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import shutil
 from collections.abc import Iterator
 from typing import Any
 
@@ -500,6 +501,26 @@ def test_registry() -> None:
         "ed_visits_per_1000",
         "pmpm_cost",
     }
+
+
+@pytest.mark.spark
+@pytest.mark.skipif(shutil.which("java") is None, reason="Spark needs Java")
+def test_same_results_on_spark(
+    world: tuple[Data, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    pytest.importorskip("pyspark")
+    pop, _ = population()
+    engine = open_engine("spark://local[2]", tmp_path_factory.mktemp("spark"))
+    try:
+        batches = {name: rows_to_table(name, rows) for name, rows in pop.rows.items()}
+        load(engine, batches, source="hand-built", today=dt.date(2025, 6, 1))
+        spark = Data.of(engine)
+        for measure, logic in u.LOGIC.items():
+            on_spark = logic(spark, P).to_pandas().astype(str).values.tolist()
+            on_duckdb = logic(world[0], P).to_pandas().astype(str).values.tolist()
+            assert sorted(on_spark) == sorted(on_duckdb), measure
+    finally:
+        engine.close()
 
 
 # -- the 20,000-person city against its truth ------------------------------------------------
