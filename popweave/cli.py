@@ -344,3 +344,12 @@ def _write_json(path: Path, data: object) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     app()
+
+
+def _register_subcommands() -> None:
+    from popweave.cli_cohorts import cohort_app
+
+    app.add_typer(cohort_app, name="cohort")
+
+
+_register_subcommands()

@@ -11,3 +11,7 @@ class WorkspaceError(PopweaveError):
 
 class LoadError(PopweaveError):
     """A warehouse load failed; the warehouse is left as it was before the load."""
+
+
+class SpecError(PopweaveError):
+    """A cohort or measure definition is invalid; the message names the file and line."""

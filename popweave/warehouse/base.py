@@ -59,6 +59,16 @@ class Engine(ABC):
         list ``"relational_checks"`` in ``unsupported`` leave this to the loader."""
         raise NotImplementedError(f"{self.name} does not check keys itself")
 
+    def save_result(self, name: str, rows: Any, *, replace: dict[str, Any]) -> int:
+        """Atomically replace the rows of result table ``name`` whose columns equal
+        ``replace`` by ``rows`` (Arrow, or an Ibis expression evaluated in the engine); the
+        table is created on first use. Returns the number of rows written."""
+        raise NotImplementedError(f"{self.name} does not store result tables")
+
+    def has_table(self, name: str) -> bool:
+        """Whether ``name`` exists (canonical or result table)."""
+        return name in self.ibis.list_tables()
+
     def table(self, name: str) -> Any:
         """An Ibis table expression for ``name``."""
         return self.ibis.table(name)

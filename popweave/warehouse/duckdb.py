@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -14,6 +15,7 @@ from popweave.model import ALL_TABLES, Table
 from popweave.model.validate import REJECT_SCHEMA
 from popweave.warehouse.base import Engine
 
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 DEFAULT_MEMORY_LIMIT = os.environ.get("POPWEAVE_DUCKDB_MEMORY", "2GB")
 
 
@@ -106,6 +108,41 @@ class DuckDBEngine(Engine):
         finally:
             self.raw.unregister(view)
         return out.cast(REJECT_SCHEMA)
+
+    def save_result(self, name: str, rows: Any, *, replace: dict[str, Any]) -> int:
+        if not _IDENT.fullmatch(name):
+            raise ValueError(f"result table name {name!r}: letters, digits and _ only")
+        view = f"__result_{name}"
+        if isinstance(rows, pa.Table):
+            self.raw.register(view, rows)
+            source = f'"{view}"'
+        else:
+            source = f"({self.ibis.compile(rows)})"
+        try:
+            self.raw.begin()
+            try:
+                self.raw.execute(
+                    f'CREATE TABLE IF NOT EXISTS "{name}" AS SELECT * FROM {source} LIMIT 0'
+                )
+                cols = [r[0] for r in self.raw.sql(f'DESCRIBE "{name}"').fetchall()]
+                where = " AND ".join(f'"{k}" = ?' for k in replace) or "TRUE"
+                self.raw.execute(f'DELETE FROM "{name}" WHERE {where}', list(replace.values()))
+                names = ", ".join(f'"{c}"' for c in cols)
+                self.raw.execute(f'INSERT INTO "{name}" ({names}) SELECT {names} FROM {source}')
+                where_count = f'SELECT count(*) FROM "{name}" WHERE {where}'
+                n = int(self.raw.execute(where_count, list(replace.values())).fetchall()[0][0])
+                self.raw.commit()
+            except BaseException:
+                self.raw.rollback()
+                raise
+        finally:
+            if isinstance(rows, pa.Table):
+                self.raw.unregister(view)
+        return n
+
+    def has_table(self, name: str) -> bool:
+        q = "SELECT count(*) FROM information_schema.tables WHERE table_name = ?"
+        return bool(self.raw.execute(q, [name]).fetchall()[0][0])
 
     def commit(self) -> None:
         self.raw.commit()
