@@ -348,8 +348,10 @@ if __name__ == "__main__":  # pragma: no cover
 
 def _register_subcommands() -> None:
     from popweave.cli_cohorts import cohort_app
+    from popweave.cli_measures import run_app
 
     app.add_typer(cohort_app, name="cohort")
+    app.add_typer(run_app, name="run")
 
 
 _register_subcommands()

@@ -38,5 +38,7 @@ def area_deprivation(data: Data) -> Any:
     for z in zs[1:]:
         total = total + z
     scored = a.select(area_id=a.area_id, deprivation_score=total / len(zs))
-    rank = ibis.ntile(5).over(ibis.window(order_by=scored.deprivation_score))
-    return scored.mutate(deprivation_quintile=(rank + 1).cast("int64"))
+    rank = ibis.row_number().over(ibis.window(order_by=[scored.deprivation_score, scored.area_id]))
+    n = scored.area_id.count().over(ibis.window())
+    # Quintile = floor(5 * rank / n) + 1 with a 0-based rank, so the top fifth is quintile 5.
+    return scored.mutate(deprivation_quintile=((rank * 5) // n + 1).cast("int64"))

@@ -39,7 +39,7 @@ def saved(engine: Any, name: str) -> Any:
         raise PopweaveError(f"no cohort has been built yet; run: popweave cohort build {name}")
     t = engine.table(MEMBER_TABLE)
     if int(t.filter(t.cohort == name).count().execute()) == 0:
-        names = sorted(t.cohort.distinct().execute()["cohort"].tolist())
+        names = sorted(t.select("cohort").distinct().execute()["cohort"].tolist())
         known = ", ".join(names) or "none"
         raise PopweaveError(f"cohort {name!r} has not been built (built: {known})")
     return t.filter(t.cohort == name)

@@ -56,12 +56,14 @@ def _proportions(rows: Any, by: str | None) -> pd.DataFrame:
         excluded=rows.excluded.cast("int64").sum(),
         numerator=(rows.numerator & ~rows.excluded).cast("int64").sum(),
     ).execute()
+    agg = agg.fillna({"units": 0, "excluded": 0, "numerator": 0})
+    agg = agg.astype({"units": "int64", "excluded": "int64", "numerator": "int64"})
     agg["denominator"] = agg["units"] - agg["excluded"]
+    num = agg["numerator"].to_numpy(dtype=np.float64)
+    den = agg["denominator"].to_numpy(dtype=np.float64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        agg["rate"] = np.where(
-            agg["denominator"] > 0, agg["numerator"] / agg["denominator"], np.nan
-        )
-    lo, hi = wilson(agg["numerator"].to_numpy(), agg["denominator"].to_numpy())
+        agg["rate"] = np.where(den > 0, num / den, np.nan)
+    lo, hi = wilson(num, den)
     agg["lower"], agg["upper"] = lo, hi
     out: pd.DataFrame = agg
     return out
@@ -80,6 +82,7 @@ def _rates(rows: Any, by: str | None, spec: MeasureSpec) -> pd.DataFrame:
         sxy=(x * y).sum(),
     ).execute()
     per = spec.info.per
+    agg = agg.fillna(0)
     ex = agg["exposure"].astype(float).to_numpy()
     ev = agg["events"].astype(float).to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -168,7 +171,8 @@ def run(
     library: Library | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> MeasureRun:
-    """Compute measures for ``period`` on ``engine``; with ``save`` write the result tables."""
+    """Compute measures for ``period`` on ``engine`` (or on :class:`Data` with
+    ``save=False``); with ``save`` write the result tables."""
     per = period if isinstance(period, Period) else Period.parse(str(period))
     logic = set(logic_registry())
     if specs is None:
@@ -182,7 +186,12 @@ def run(
             known = ", ".join(s.id for s in specs)
             raise PopweaveError(f"unknown measure(s) {', '.join(unknown)}; known: {known}")
         specs = [s for s in specs if s.id in only]
-    data = Data.of(engine)
+    if isinstance(engine, Data):
+        if save:
+            raise PopweaveError("pass an engine (not Data) to save results")
+        data = engine
+    else:
+        data = Data.of(engine)
     st = strata(data, per)
     computed = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     frames = []
@@ -234,6 +243,7 @@ def run(
                 "computed_at",
             ]
         ]
+        res[["units", "excluded"]] = res[["units", "excluded"]].fillna(0)
         res = res.astype({"units": "int64", "excluded": "int64"})
         res[["denominator", "numerator"]] = res[["denominator", "numerator"]].astype("float64")
         frames.append(res)
