@@ -24,6 +24,7 @@ from popweave.synth.clinical import (
 )
 from popweave.synth.codes import CHILD_VISIT, DRUGS, LOINC
 from popweave.synth.coverage import UNINSURED, Coverage, enrollment_table, make_coverage
+from popweave.synth.expected import measure_truth
 from popweave.synth.morbidity import NAMES, Morbidity, make_morbidity
 from popweave.synth.params import CONDITIONS, Params
 from popweave.synth.population import (
@@ -73,6 +74,8 @@ class City:
     procs: Rows
     pilot_area: int
     truth: dict[str, Any] = field(default_factory=dict)
+    latent: dict[str, np.ndarray] = field(default_factory=dict)
+    """Latent per-person values the expected measures need (``hba1c_mu``)."""
 
     def tables(self, chunk_rows: int = 1_000_000) -> Iterator[tuple[str, pa.Table]]:
         """Canonical tables in load order, built one chunk of rows at a time (bounded memory)."""
@@ -277,14 +280,16 @@ def build_city(
         p,
     )
     step(STEPS[2])
-    obs, hba1c = observations(rng(7), pe, morb, enc, p)
+    obs, hba1c, hba1c_mu = observations(rng(7), pe, morb, enc, p)
     meds = medications(rng(8), pe, morb, p)
     procs = procedures(rng(10), pe, morb, enc, p)
     step(STEPS[3])
     city = City(
         seed, p, areas, pe, practices, practice, pcp, morb, cov, enc, obs, meds, procs, pilot_area
     )
+    city.latent = {"hba1c_mu": hba1c_mu}
     city.truth = _truth(city, hba1c)
+    city.truth["measures"] = measure_truth(city)
     return city
 
 

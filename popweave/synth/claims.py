@@ -47,6 +47,12 @@ PAID_BY_PAYER = {MEDICARE: 0.80, MEDICAID: 0.97, DUAL: 0.97, COMMERCIAL: 0.82, U
 PAYER_LEVEL = np.array([LEVEL_BY_PAYER[i] for i in range(len(PAYERS))])
 PAID_SHARE = np.array([PAID_BY_PAYER[i] for i in range(len(PAYERS))])
 
+# ED visits are billed at one of three levels (share of visits at each).
+ED_LEVELS = ("ed_low", "ed_mod", "ed_high")
+ED_LEVEL_SHARE = (0.35, 0.45, 0.20)
+# Allowed amounts carry log-normal noise (SD of the log): stays, other lines, pharmacy fills.
+NOISE_SD_INPATIENT, NOISE_SD_OTHER, NOISE_SD_PHARMACY = 0.35, 0.15, 0.1
+
 SERVICES = tuple(PRICE) + tuple(f"rx:{k}" for k in DRUGS)
 LAB_SERVICE = {"hba1c": "hba1c", "egfr": "creatinine", "ldl": "lipid_panel"}
 PROC_SERVICE = ("mammography", "colonoscopy", "fit", "eye_exam", "med_rec")
@@ -66,37 +72,12 @@ def claim_lines(
     """All claim lines, sorted by claim and line number, in chunks of ``chunk_rows``."""
     svc = {name: i for i, name in enumerate(SERVICES)}
     # Line 1 of each encounter's claim: the visit or stay itself.
-    n = enc.n
-    main = np.full(n, svc["office_low"], dtype=np.int16)
-    main[np.isin(enc.dx, chronic_dx)] = svc["office_mod"]
-    main[enc.dx == child_dx] = svc["child_preventive"]
-    main[enc.kind == FOLLOWUP_7] = svc["tcm_7"]
-    main[enc.kind == FOLLOWUP_30] = svc["office_mod"]
+    main = _main_services(enc, chronic_dx, child_dx)
     ed = enc.cls == EMERGENCY
-    main[ed] = np.array([svc["ed_low"], svc["ed_mod"], svc["ed_high"]])[
-        rng.choice(3, ed.sum(), p=[0.35, 0.45, 0.20])
+    main[ed] = np.array([svc[k] for k in ED_LEVELS])[
+        rng.choice(len(ED_LEVELS), ed.sum(), p=list(ED_LEVEL_SHARE))
     ]
-    ip = enc.cls == INPATIENT
-    main[ip] = svc["inpatient_day"]
-    units = np.where(ip, enc.end_day - enc.start_day + 1, 1).astype(np.float64)
-    enc_idx = [np.arange(n)]
-    service = [main]
-    unit_parts = [units]
-    # Lab lines for laboratory observations, procedure lines for procedures at encounters.
-    lab_key = np.array([svc.get(LAB_SERVICE.get(k, ""), -1) for k in OBS_KEYS])
-    lab = lab_key[obs.cols["key"]]
-    is_lab = lab >= 0
-    enc_idx.append(obs.cols["enc"][is_lab])
-    service.append(lab[is_lab].astype(np.int16))
-    unit_parts.append(np.ones(is_lab.sum()))
-    at_enc = procs.cols["enc"] >= 0
-    proc_svc = np.array([svc[s] for s in PROC_SERVICE], dtype=np.int16)
-    enc_idx.append(procs.cols["enc"][at_enc])
-    service.append(proc_svc[procs.cols["proc"][at_enc]])
-    unit_parts.append(np.ones(at_enc.sum()))
-    e = np.concatenate(enc_idx)
-    s = np.concatenate(service)
-    u = np.concatenate(unit_parts)
+    e, s, u = _encounter_lines(enc, obs, procs, main)
     order = np.lexsort((s, e))
     e, s, u = e[order], s[order], u[order]
     line = v.rank_within(e) + 1
@@ -105,7 +86,7 @@ def claim_lines(
     day = enc.start_day[e]
     payer = cov.payer_on(person, day)
     prices = np.array([PRICE.get(name, 0.0) for name in SERVICES])
-    noise_sd = np.where(enc.cls[e] == INPATIENT, 0.35, 0.15)
+    noise_sd = np.where(enc.cls[e] == INPATIENT, NOISE_SD_INPATIENT, NOISE_SD_OTHER)
     allowed = prices[s] * u * PAYER_LEVEL[payer] * np.exp(rng.normal(0, 1, len(e)) * noise_sd)
     pos = np.select([enc.cls[e] == AMBULATORY, enc.cls[e] == EMERGENCY], [0, 2], 1)
     codes = [CPT.get(name, "") for name in SERVICES]
@@ -130,7 +111,11 @@ def claim_lines(
     m = meds.n
     mpayer = cov.payer_on(meds.cols["person"], meds.cols["day"])
     drug_price = np.array([DRUGS[k][2] for k in DRUGS], dtype=np.float64)
-    mallowed = drug_price[meds.cols["drug"]] * PAYER_LEVEL[mpayer] * np.exp(rng.normal(0, 0.1, m))
+    mallowed = (
+        drug_price[meds.cols["drug"]]
+        * PAYER_LEVEL[mpayer]
+        * np.exp(rng.normal(0, NOISE_SD_PHARMACY, m))
+    )
     drug_codes = [d[0] for d in DRUGS.values()]
     for lo in range(0, m, chunk_rows):
         c = slice(lo, min(lo + chunk_rows, m))
@@ -149,6 +134,90 @@ def claim_lines(
             allowed=mallowed[c],
             paid_share=PAID_SHARE[mpayer[c]],
         )
+
+
+def _main_services(enc: Encounters, chronic_dx: np.ndarray, child_dx: int) -> np.ndarray:
+    """Service of line 1 of each encounter's claim (ED visits: ``ed_mod`` until leveled)."""
+    svc = {name: i for i, name in enumerate(SERVICES)}
+    main = np.full(enc.n, svc["office_low"], dtype=np.int16)
+    main[np.isin(enc.dx, chronic_dx)] = svc["office_mod"]
+    main[enc.dx == child_dx] = svc["child_preventive"]
+    main[enc.kind == FOLLOWUP_7] = svc["tcm_7"]
+    main[enc.kind == FOLLOWUP_30] = svc["office_mod"]
+    main[enc.cls == EMERGENCY] = svc["ed_mod"]
+    main[enc.cls == INPATIENT] = svc["inpatient_day"]
+    return main
+
+
+def _encounter_lines(
+    enc: Encounters, obs: Rows, procs: Rows, main: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(encounter, service, units) of every encounter claim line, unsorted: the visit or
+    stay itself, a lab line per laboratory observation, a line per procedure at a visit."""
+    svc = {name: i for i, name in enumerate(SERVICES)}
+    ip = enc.cls == INPATIENT
+    enc_idx = [np.arange(enc.n)]
+    service = [main]
+    unit_parts = [np.where(ip, enc.end_day - enc.start_day + 1, 1).astype(np.float64)]
+    lab_key = np.array([svc.get(LAB_SERVICE.get(k, ""), -1) for k in OBS_KEYS])
+    lab = lab_key[obs.cols["key"]]
+    is_lab = lab >= 0
+    enc_idx.append(obs.cols["enc"][is_lab])
+    service.append(lab[is_lab].astype(np.int16))
+    unit_parts.append(np.ones(is_lab.sum()))
+    at_enc = procs.cols["enc"] >= 0
+    proc_svc = np.array([svc[s] for s in PROC_SERVICE], dtype=np.int16)
+    enc_idx.append(procs.cols["enc"][at_enc])
+    service.append(proc_svc[procs.cols["proc"][at_enc]])
+    unit_parts.append(np.ones(at_enc.sum()))
+    return np.concatenate(enc_idx), np.concatenate(service), np.concatenate(unit_parts)
+
+
+def expected_cost(
+    enc: Encounters,
+    obs: Rows,
+    procs: Rows,
+    meds: Rows,
+    cov: Coverage,
+    chronic_dx: np.ndarray,
+    child_dx: int,
+    lo: int,
+    hi: int,
+) -> tuple[float, float]:
+    """Expected total (allowed, paid) of the claim lines :func:`claim_lines` writes with a
+    service date in [lo, hi] on a covered day, given the services: the ED level and the
+    log-normal price noise are averaged out (paid before rounding to cents)."""
+    svc = {name: i for i, name in enumerate(SERVICES)}
+    prices = np.array([PRICE.get(name, 0.0) for name in SERVICES])
+    main = _main_services(enc, chronic_dx, child_dx)
+    ed_price = float(np.dot([PRICE[k] for k in ED_LEVELS], ED_LEVEL_SHARE))
+    price_of = prices.copy()
+    price_of[svc["ed_mod"]] = ed_price  # the placeholder stands for the mix of ED levels
+    e, s, u = _encounter_lines(enc, obs, procs, main)
+    # ED placeholder only on main lines: procedure/lab lines never use the ED services.
+    day = enc.start_day[e]
+    keep = (day >= lo) & (day <= hi)
+    e, s, u, day = e[keep], s[keep], u[keep], day[keep]
+    payer = cov.payer_on(enc.person[e], day)
+    noise = np.where(
+        enc.cls[e] == INPATIENT,
+        np.exp(NOISE_SD_INPATIENT**2 / 2),
+        np.exp(NOISE_SD_OTHER**2 / 2),
+    )
+    allowed = price_of[s] * u * PAYER_LEVEL[payer] * noise * (payer != UNINSURED)
+    mday = meds.cols["day"]
+    mk = (mday >= lo) & (mday <= hi)
+    mpayer = cov.payer_on(meds.cols["person"][mk], mday[mk])
+    drug_price = np.array([DRUGS[k][2] for k in DRUGS], dtype=np.float64)
+    mallowed = (
+        drug_price[meds.cols["drug"][mk]]
+        * PAYER_LEVEL[mpayer]
+        * np.exp(NOISE_SD_PHARMACY**2 / 2)
+        * (mpayer != UNINSURED)
+    )
+    total = float(allowed.sum() + mallowed.sum())
+    paid = float((allowed * PAID_SHARE[payer]).sum() + (mallowed * PAID_SHARE[mpayer]).sum())
+    return total, paid
 
 
 def _table(

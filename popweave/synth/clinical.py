@@ -39,6 +39,56 @@ class Rows:
         return len(next(iter(self.cols.values())))
 
 
+# Test-value noise of HbA1c (SD, %-points) around each diabetic's latent mean.
+HBA1C_NOISE_SD = 0.35
+# Share of ASCVD / diabetic patients started on a statin; med-rec at post-discharge visits.
+STATIN_TREATED = 0.65
+MED_REC_AT_FOLLOWUP = 0.7
+FILL_JITTER_SD = 5.0
+
+
+def age_at(people: People, person: np.ndarray, day: np.ndarray, p: Params) -> np.ndarray:
+    """Age in (fractional) years of ``person`` on ``day``, as the generator uses it."""
+    out: np.ndarray = people.age[person] - (v.day(p.end_date) - day) / 365.25
+    return out
+
+
+def first_in_year(person: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """For rows sorted by person and day: True at each person's first row of a calendar year."""
+    year = day.astype("datetime64[D]").astype("datetime64[Y]").astype(int)
+    out: np.ndarray = np.r_[True, (person[1:] != person[:-1]) | (year[1:] != year[:-1])]
+    return out
+
+
+def first_of_run(mask: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """First True row of ``mask`` in each group starting where ``first`` is True, when
+    ``mask`` is contiguous within a group (as onset- and age-limited eligibility is)."""
+    out: np.ndarray = mask & (first | ~np.r_[False, mask[:-1]])
+    return out
+
+
+def screening_access(people: People) -> np.ndarray:
+    """Per-person shift of the log-odds of a screening (less with deprivation, no vehicle)."""
+    out: np.ndarray = -0.25 * people.dep - 0.3 * people.no_vehicle
+    return out
+
+
+def bp_level(
+    hypertensive: np.ndarray, adherence: np.ndarray, dep: np.ndarray, age: np.ndarray
+) -> np.ndarray:
+    """Mean systolic pressure: hypertensive patients by adherence; others rise with age."""
+    out: np.ndarray = np.where(
+        hypertensive, 124 + 26 * (1 - adherence) + 3 * dep, 108 + 0.35 * (age - 18) + 2 * dep
+    )
+    return out
+
+
+def statin_schedule(adherence: np.ndarray) -> np.ndarray:
+    """Days between 90-day fills: stretched as adherence falls (at most ~600 days)."""
+    out: np.ndarray = np.maximum(90 / np.maximum(adherence, 0.15), 90)
+    return out
+
+
 def _cat(parts: list[dict[str, np.ndarray]]) -> Rows:
     keys = parts[0].keys()
     return Rows({k: np.concatenate([p[k] for p in parts]) for k in keys})
@@ -46,10 +96,12 @@ def _cat(parts: list[dict[str, np.ndarray]]) -> Rows:
 
 def observations(
     rng: np.random.Generator, people: People, morb: Morbidity, enc: Encounters, p: Params
-) -> tuple[Rows, dict[str, Any]]:
+) -> tuple[Rows, dict[str, Any], np.ndarray]:
+    """Observation rows, the HbA1c model for ``truth.json`` and each person's latent mean
+    HbA1c."""
     amb = np.flatnonzero(enc.cls == AMBULATORY)
     person = enc.person[amb]
-    age = people.age[person] - (v.day(p.end_date) - enc.start_day[amb]) / 365.25
+    age = age_at(people, person, enc.start_day[amb], p)
     adult = age >= 18
     parts: list[dict[str, np.ndarray]] = []
 
@@ -71,26 +123,24 @@ def observations(
     adh = morb.adherence[person]
     e = np.flatnonzero(adult)
     pe = person[e]
-    level = np.where(
-        htn[e],
-        124 + 26 * (1 - adh[e]) + 3 * people.dep[pe],
-        108 + 0.35 * (age[e] - 18) + 2 * people.dep[pe],
-    )
+    level = bp_level(htn[e], adh[e], people.dep[pe], age[e])
     sbp = np.round(level + rng.normal(0, 9, len(e)))
     dbp = np.round(0.45 * sbp + 22 + rng.normal(0, 6, len(e)))
     add("systolic", e, np.clip(sbp, 80, 230))
     add("diastolic", e, np.clip(dbp, 40, 140))
 
     # BMI once a year (first adult visit each calendar year); obese >= 30.
-    year = enc.start_day[amb].astype("datetime64[D]").astype("datetime64[Y]").astype(int)
-    first_in_year = np.r_[True, (person[1:] != person[:-1]) | (year[1:] != year[:-1])]
-    e = np.flatnonzero(first_in_year & adult)
+    fiy = first_in_year(person, enc.start_day[amb])
+    e = np.flatnonzero(fiy & adult)
     obese = morb.col("obesity")[person[e]]
     bmi = np.where(obese, 30 + rng.gamma(2.0, 2.6, len(e)), rng.uniform(18.5, 29.9, len(e)))
     add("bmi", e, np.round(bmi, 1))
 
-    # HbA1c for diabetes: mean by adherence, food insecurity and deprivation.
+    # HbA1c for diabetes, at visits from the diagnosis on: mean by adherence, food
+    # insecurity and deprivation.
     diab = morb.col("diabetes")
+    dx_onset = morb.onset_day[:, NAMES.index("diabetes")]
+    diagnosed = diab[person] & (enc.start_day[amb] >= dx_onset[person])
     mu = (
         6.9
         + 3.0 * (1 - morb.adherence)
@@ -98,12 +148,13 @@ def observations(
         + 0.25 * people.dep
         + rng.normal(0, 0.9, people.n)
     )
-    e = np.flatnonzero(diab[person] & (rng.random(len(amb)) < p.hba1c_tests_per_visit))
-    a1c = np.clip(np.round(mu[person[e]] + rng.normal(0, 0.35, len(e)), 1), 4.5, 15.0)
+    e = np.flatnonzero(diagnosed & (rng.random(len(amb)) < p.hba1c_tests_per_visit))
+    a1c = np.clip(np.round(mu[person[e]] + rng.normal(0, HBA1C_NOISE_SD, len(e)), 1), 4.5, 15.0)
     add("hba1c", e, a1c)
     hba1c_model = {
         "mean": "6.9 + 3.0*(1-adherence) + 0.6*food_insecure + 0.25*deprivation_sd + N(0,0.9)",
-        "test_noise_sd": 0.35,
+        "test_noise_sd": HBA1C_NOISE_SD,
+        "tested_from": "the diabetes onset date (tests at ambulatory visits on or after it)",
         "tests_per_ambulatory_visit": p.hba1c_tests_per_visit,
         "expected_share_over_9_among_diabetics": round(float((mu[diab] > 9).mean()), 4)
         if diab.any()
@@ -113,7 +164,7 @@ def observations(
     # eGFR and LDL yearly for chronic patients.
     ckd = morb.col("ckd")[person]
     renal_risk = ckd | diab[person] | htn
-    e = np.flatnonzero(first_in_year & adult & renal_risk)
+    e = np.flatnonzero(fiy & adult & renal_risk)
     egfr = np.where(
         ckd[e],
         rng.uniform(30, 59, len(e)),
@@ -121,20 +172,20 @@ def observations(
     )
     add("egfr", e, np.round(egfr))
     cad = morb.col("cad")[person]
-    e = np.flatnonzero(first_in_year & adult & (cad | diab[person] | (age >= 40)))
+    e = np.flatnonzero(fiy & adult & (cad | diab[person] | (age >= 40)))
     statin_user = (cad[e] | diab[person[e]]) & (adh[e] > 0.4)
     ldl = 118 + rng.normal(0, 28, len(e)) - 40 * statin_user
     add("ldl", e, np.clip(np.round(ldl), 30, 280))
 
     # Social-needs screening (PRAPARE / Hunger Vital Sign items) at a first visit of a year.
-    e = np.flatnonzero(first_in_year & (rng.random(len(amb)) < p.screening_per_year / 0.8))
+    e = np.flatnonzero(fiy & (rng.random(len(amb)) < p.screening_per_year / 0.8))
     pe = person[e]
     add("transport", e, np.full(len(e), np.nan), np.where(people.no_vehicle[pe], 0, 1))
     add("food", e, np.full(len(e), np.nan), np.where(people.food_insecure[pe], 0, 1))
     add("housing", e, np.full(len(e), np.nan), np.where(people.housing_unstable[pe], 0, 1))
     rows = _cat(parts)
     order = np.lexsort((rows.cols["key"], rows.cols["enc"]))
-    return Rows({k: x[order] for k, x in rows.cols.items()}), hba1c_model
+    return Rows({k: x[order] for k, x in rows.cols.items()}), hba1c_model, mu
 
 
 def observation_labels() -> dict[str, list[str]]:
@@ -172,7 +223,7 @@ def medications(rng: np.random.Generator, people: People, morb: Morbidity, p: Pa
                 morb.onset_day[:, NAMES.index("cad")],
                 morb.onset_day[:, NAMES.index("diabetes")],
             )
-            treated = 0.65
+            treated = STATIN_TREATED
         else:
             j = NAMES.index(name)
             eligible = morb.has[:, j] & (adult | (name == "asthma"))
@@ -181,12 +232,14 @@ def medications(rng: np.random.Generator, people: People, morb: Morbidity, p: Pa
         who = np.flatnonzero(eligible & (rng.random(people.n) < treated))
         first = np.maximum(onset[who], start) + rng.integers(0, 60, len(who))
         adh = morb.adherence[who]
-        gap = np.maximum(90 / np.maximum(adh, 0.15), 90)
+        gap = statin_schedule(adh)
         span = np.maximum(end[who] - first, 0)
         n_fill = np.where(first <= end[who], 1 + np.floor(span / gap), 0).astype(np.int64)
         idx = v.repeat_index(n_fill)
         k = v.rank_within(idx)
-        day = first[idx] + np.floor(k * gap[idx] + rng.normal(0, 5, len(idx))).astype(np.int64)
+        day = first[idx] + np.floor(k * gap[idx] + rng.normal(0, FILL_JITTER_SD, len(idx))).astype(
+            np.int64
+        )
         day = np.clip(day, first[idx], end[who][idx])
         parts.append(
             {
@@ -201,6 +254,22 @@ def medications(rng: np.random.Generator, people: People, morb: Morbidity, p: Pa
 
 
 PROCEDURES = ("mammography", "colonoscopy", "fit", "eye_exam", "med_rec")
+COLONOSCOPY_YEAR = 0.07  # per year at a first visit of the year, ages 45-75
+FIT_YEAR = 0.10
+HISTORY_DAYS_BEFORE = (30, 9 * 365)  # colonoscopy history: days before the start, [lo, hi)
+HISTORY_MIN_AGE_DAYS = 45 * 365
+
+
+def mammography_year(p: Params) -> float:
+    """Probability of a mammography at the first visit of a year (about half the 2-year)."""
+    return p.mammography_2y / 2 + 0.05
+
+
+def colonoscopy_history_p(people: People, p: Params) -> np.ndarray:
+    """Per-person probability of a colonoscopy in the 9 years before the period start
+    (drawn for people aged 50-74 at the start)."""
+    out: np.ndarray = v.expit(v.logit(p.colorectal_up_to_date - 0.1) - 0.25 * people.dep)
+    return out
 
 
 def procedures(
@@ -210,9 +279,8 @@ def procedures(
     reconciliation at post-discharge follow-up visits."""
     amb = np.flatnonzero(enc.cls == AMBULATORY)
     person = enc.person[amb]
-    years_to_end = (v.day(p.end_date) - enc.start_day[amb]) / 365.25
-    age = people.age[person] - years_to_end
-    access = -0.25 * people.dep[person] - 0.3 * people.no_vehicle[person]
+    age = age_at(people, person, enc.start_day[amb], p)
+    access = screening_access(people)[person]
     parts = []
 
     def at_visits(name: str, mask: np.ndarray) -> None:
@@ -226,35 +294,34 @@ def procedures(
             }
         )
 
-    year = enc.start_day[amb].astype("datetime64[D]").astype("datetime64[Y]").astype(int)
-    first_in_year = np.r_[True, (person[1:] != person[:-1]) | (year[1:] != year[:-1])]
+    fiy = first_in_year(person, enc.start_day[amb])
     # Mammography every other year for women 50-74 (USPSTF); probability per year ~ half.
     women = people.female[person] & (age >= 50) & (age < 75)
-    pm = v.expit(v.logit(p.mammography_2y / 2 + 0.05) + access)
-    at_visits("mammography", first_in_year & women & (rng.random(len(amb)) < pm))
+    pm = v.expit(v.logit(mammography_year(p)) + access)
+    at_visits("mammography", fiy & women & (rng.random(len(amb)) < pm))
     # Colorectal: colonoscopy every 10 years or FIT yearly, ages 45-75 (USPSTF 2021).
     crc = (age >= 45) & (age < 76)
-    pc_ = v.expit(v.logit(0.07) + access)
-    at_visits("colonoscopy", first_in_year & crc & (rng.random(len(amb)) < pc_))
-    at_visits("fit", first_in_year & crc & (rng.random(len(amb)) < v.expit(v.logit(0.10) + access)))
-    diab = morb.col("diabetes")[person] & (age >= 18) & (age < 76)
+    pc_ = v.expit(v.logit(COLONOSCOPY_YEAR) + access)
+    at_visits("colonoscopy", fiy & crc & (rng.random(len(amb)) < pc_))
+    at_visits("fit", fiy & crc & (rng.random(len(amb)) < v.expit(v.logit(FIT_YEAR) + access)))
+    # Eye exam at the first visit of a year from the diabetes diagnosis on (ages 18-75).
+    dx_onset = morb.onset_day[:, NAMES.index("diabetes")][person]
+    diab = morb.col("diabetes")[person] & (enc.start_day[amb] >= dx_onset)
+    diab &= (age >= 18) & (age < 76)
     pe = v.expit(v.logit(p.eye_exam_year) + access)
-    at_visits("eye_exam", first_in_year & diab & (rng.random(len(amb)) < pe))
+    at_visits("eye_exam", first_of_run(diab, fiy) & (rng.random(len(amb)) < pe))
     # Medication reconciliation (CPT II 1111F) at most post-discharge visits (HEDIS MRP ~60%).
     follow = (enc.kind[amb] == FOLLOWUP_7) | (enc.kind[amb] == FOLLOWUP_30)
-    at_visits("med_rec", follow & (rng.random(len(amb)) < 0.7))
+    at_visits("med_rec", follow & (rng.random(len(amb)) < MED_REC_AT_FOLLOWUP))
 
     # History before the period: colonoscopies in the previous 9 years, so that the
     # 10-year look-back of colorectal screening sees them.
     start = v.day(p.start_date)
     age0 = people.age - p.years
     cand = np.flatnonzero((age0 >= 50) & (age0 < 75))
-    had = cand[
-        rng.random(len(cand))
-        < v.expit(v.logit(p.colorectal_up_to_date - 0.1) - 0.25 * people.dep[cand])
-    ]
-    hist_day = start - rng.integers(30, 9 * 365, len(had))
-    hist_day = np.maximum(hist_day, people.birth_day[had] + 45 * 365)
+    had = cand[rng.random(len(cand)) < colonoscopy_history_p(people, p)[cand]]
+    hist_day = start - rng.integers(*HISTORY_DAYS_BEFORE, len(had))
+    hist_day = np.maximum(hist_day, people.birth_day[had] + HISTORY_MIN_AGE_DAYS)
     parts.append(
         {
             "enc": np.full(len(had), -1, np.int64),

@@ -31,6 +31,15 @@ DISPOSITIONS = ("01", "06", "03", "02", "07", "20")
 HOME, HOME_HEALTH, SNF, TRANSFER, AMA, EXPIRED = range(6)
 # Kinds of encounter, for services and claims.
 BASE, READMIT, TERMINAL, FOLLOWUP_7, FOLLOWUP_30 = range(5)
+# Post-discharge follow-up (to home / home health): within 7 days with probability
+# FOLLOWUP_7_SCALE * access, else on days 8-30 with probability FOLLOWUP_30_EXTRA.
+FOLLOWUP_7_SCALE = 0.65
+FOLLOWUP_30_EXTRA = 0.35
+FOLLOWUP_7_DAYS = (1, 7)
+FOLLOWUP_30_DAYS = (8, 30)
+# Planted readmissions start 1 + floor(READMIT_GAP_SPAN * Beta(1, 2)) days after discharge.
+READMIT_GAP_SPAN = 29
+READMIT_GENERATIONS = 12
 
 
 class DxCodes:
@@ -66,6 +75,9 @@ class Encounters:
     readmit_p: np.ndarray  # planted 30-day readmission probability (inpatient index stays)
     dx_codes: DxCodes
     truth: dict[str, Any] = field(default_factory=dict)
+    rate: dict[str, np.ndarray] = field(default_factory=dict)
+    """Per-person Poisson intensity (per day, on days in the person's window) of the
+    background ``ambulatory`` and ``emergency`` visits."""
 
     @property
     def n(self) -> int:
@@ -97,6 +109,14 @@ def _pick_condition(rng: np.random.Generator, has: np.ndarray, person: np.ndarra
         r = (rng.random(len(cnt)) * np.maximum(cnt, 1)).astype(np.int8)
         pick = np.argmax(cs > r[:, None], axis=1)
         out[s : s + step] = np.where(cnt > 0, pick, -1)
+    return out
+
+
+def followup_access(people: People, practice: np.ndarray) -> np.ndarray:
+    """Per-person access to post-discharge follow-up (lower without a vehicle or practice)."""
+    out: np.ndarray = v.expit(
+        0.3 - 0.5 * people.no_vehicle - 0.25 * people.dep - 0.6 * (practice < 0)
+    )
     return out
 
 
@@ -136,6 +156,7 @@ def make_encounters(
         - 0.25 * (practice < 0)
     )
     a = v.calibrate_rate(lin, p.ambulatory_per_year, exposure)
+    amb_rate = np.exp(a + lin) / 365.25 * alive_any
     n_amb = rng.poisson(np.exp(a + lin) * exposure) * alive_any
     amb_person = v.repeat_index(n_amb)
     amb_day = _draw_days(rng, amb_person, lo, hi)
@@ -157,6 +178,7 @@ def make_encounters(
         + 0.20 * (payer0 == UNINSURED)
     )
     a = v.calibrate_rate(lin, p.ed_per_year, exposure)
+    ed_rate = np.exp(a + lin) / 365.25 * alive_any
     n_ed = rng.poisson(np.exp(a + lin) * exposure) * alive_any
     ed_person = v.repeat_index(n_ed)
     ed_day = _draw_days(rng, ed_person, lo, hi)
@@ -235,12 +257,12 @@ def make_encounters(
     rp = np.where(index, prob(ip_person, ip_end), 0.0)
     gen_person, gen_end, gen_p, gen_root = ip_person, ip_end, rp, root
     parts = []
-    for _ in range(12):
+    for g in range(READMIT_GENERATIONS):
         hit = rng.random(len(gen_person)) < gen_p
         if not hit.any():
             break
         rperson = gen_person[hit]
-        gap = 1 + np.floor(29 * rng.beta(1.0, 2.0, hit.sum())).astype(np.int64)
+        gap = 1 + np.floor(READMIT_GAP_SPAN * rng.beta(1.0, 2.0, hit.sum())).astype(np.int64)
         rstart = gen_end[hit] + gap
         ok = rstart <= hi[rperson]
         rperson, rstart, rroot = rperson[ok], rstart[ok], gen_root[hit][ok]
@@ -249,7 +271,9 @@ def make_encounters(
         rdisp = _dispositions(rng, people.age[rperson])
         pos = np.argsort(root)
         rdx = ip_dx[pos[np.searchsorted(root[pos], rroot)]]
-        rp_new = np.where(_is_index(rdisp), prob(rperson, rend), 0.0)
+        # The last generation is not drawn again: its stays carry no readmission chance.
+        last = g == READMIT_GENERATIONS - 1
+        rp_new = np.where(_is_index(rdisp) & (not last), prob(rperson, rend), 0.0)
         parts.append((rperson, rstart, rend, rdisp, rdx, rp_new, rroot))
         gen_person, gen_end, gen_p, gen_root = rperson, rend, rp_new, rroot
     ip_kind_all = [ip_kind] + [np.full(len(x[0]), READMIT, dtype=np.int8) for x in parts]
@@ -268,16 +292,12 @@ def make_encounters(
 
     # Follow-up visits after discharge home (transitional care): within 7 / 8-30 days.
     home = (disp == HOME) | (disp == HOME_HEALTH)
-    access = v.expit(
-        0.3
-        - 0.5 * people.no_vehicle[ip_person]
-        - 0.25 * people.dep[ip_person]
-        - 0.6 * (practice[ip_person] < 0)
-    )
+    access = followup_access(people, practice)[ip_person]
     u = rng.random(len(ip_person))
-    f7 = home & (u < 0.65 * access)
-    f30 = home & ~f7 & (u < 0.65 * access + 0.35)
-    f_gap = np.where(f7, rng.integers(1, 8, len(u)), rng.integers(8, 31, len(u)))
+    f7 = home & (u < FOLLOWUP_7_SCALE * access)
+    f30 = home & ~f7 & (u < FOLLOWUP_7_SCALE * access + FOLLOWUP_30_EXTRA)
+    (a7, b7), (a30, b30) = FOLLOWUP_7_DAYS, FOLLOWUP_30_DAYS
+    f_gap = np.where(f7, rng.integers(a7, b7 + 1, len(u)), rng.integers(a30, b30 + 1, len(u)))
     f_sel = f7 | f30
     f_person = ip_person[f_sel]
     f_day = ip_end[f_sel] + f_gap[f_sel]
@@ -346,6 +366,7 @@ def make_encounters(
         dxc,
     )
     enc.truth = {"readmission_intercept": round(a_r, 5)}
+    enc.rate = {"ambulatory": amb_rate, "emergency": ed_rate}
     return enc
 
 
