@@ -6,15 +6,16 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
+from popweave.cli_cohorts import cohort_app
+from popweave.cli_common import DEFAULT_WORKSPACE, WorkspaceOpt, console, err, friendly
+from popweave.cli_measures import run_app
 from popweave.errors import PopweaveError, WorkspaceError
 from popweave.workspace import DEFAULT_ENGINE, Workspace
 
@@ -32,36 +33,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err = Console(stderr=True)
-
-DEFAULT_WORKSPACE = Path(os.environ.get("POPWEAVE_WORKSPACE", "popweave-data"))
-WorkspaceOpt = Annotated[
-    Path,
-    typer.Option(
-        "--workspace", "-w", help="Workspace folder (env POPWEAVE_WORKSPACE).", show_default=True
-    ),
-]
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def friendly(fn: F) -> F:
-    """Turn user mistakes into one clear line on stderr and exit code 2 (no traceback)."""
-    import functools
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except PopweaveError as exc:
-            err.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            err.print("[bold red]interrupted[/]: nothing was changed")
-            raise typer.Exit(130) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 @app.command()
@@ -342,16 +313,8 @@ def _write_json(path: Path, data: object) -> None:
     os.replace(tmp, path)
 
 
+app.add_typer(cohort_app, name="cohort")
+app.add_typer(run_app, name="run")
+
 if __name__ == "__main__":  # pragma: no cover
     app()
-
-
-def _register_subcommands() -> None:
-    from popweave.cli_cohorts import cohort_app
-    from popweave.cli_measures import run_app
-
-    app.add_typer(cohort_app, name="cohort")
-    app.add_typer(run_app, name="run")
-
-
-_register_subcommands()

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table as RichTable
 
-from popweave.cli import DEFAULT_WORKSPACE, WorkspaceOpt, console, friendly
+from popweave.cli_common import DEFAULT_WORKSPACE, WorkspaceOpt, console, friendly
 from popweave.errors import PopweaveError
 from popweave.workspace import Workspace
 

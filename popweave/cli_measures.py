@@ -9,7 +9,7 @@ import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
-from popweave.cli import DEFAULT_WORKSPACE, WorkspaceOpt, console, err, friendly
+from popweave.cli_common import DEFAULT_WORKSPACE, WorkspaceOpt, console, err, friendly
 from popweave.workspace import Workspace
 
 run_app = typer.Typer(
