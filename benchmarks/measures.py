@@ -56,7 +56,8 @@ WITH spans AS (
 marked AS (
   SELECT *, CASE WHEN max(t) OVER w IS NULL OR s > max(t) OVER w + 1 THEN 1 ELSE 0 END AS new
   FROM spans
-  WINDOW w AS (PARTITION BY person_id ORDER BY s, t ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+  WINDOW w AS (PARTITION BY person_id ORDER BY s, t
+               ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
 ),
 islands AS (
   SELECT person_id, min(s) AS s, max(t) AS t FROM (

@@ -62,6 +62,8 @@ def _sequence(loader: _Loader, node: yaml.SequenceNode) -> LocatedList:
 
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping)
 _Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _sequence)
+
+
 # Dates stay text, so that a bad one is reported with its line instead of failing the parse.
 def _text(loader: _Loader, node: yaml.ScalarNode) -> str:
     return str(node.value)
