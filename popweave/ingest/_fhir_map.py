@@ -275,7 +275,10 @@ def _first(v: Any) -> Any:
 def extensions(r: Json) -> dict[str, Any]:
     """popweave's extensions of ``r`` by column name, with their values."""
     out: dict[str, Any] = {}
-    for e in r.get("extension") or ():
+    found = r.get("extension")
+    if not found:
+        return out
+    for e in found:
         if not isinstance(e, dict):
             continue
         url = e.get("url")
@@ -375,6 +378,12 @@ class Mapper:
         return None, None
 
     def ref_id(self, ref: Any) -> str | None:
+        if type(ref) is dict:  # the common "Patient/123", without a second call
+            r = ref.get("reference")
+            if type(r) is str:
+                typ, sep, rid = r.partition("/")
+                if sep and "/" not in rid and "?" not in r and ":" not in typ:
+                    return rid
         return self.ref(ref)[1]
 
     def subject(self, r: Json, element: str) -> str:
@@ -673,17 +682,7 @@ class Mapper:
                 or r.get("issued")
             )
         day = date(when)
-        category = None
-        for cc in r.get("category") or ():
-            for _, code, _ in _coding_pairs(cc) or [(None, None, {})]:
-                if code in OBS_CATEGORIES:
-                    category = code
-                    break
-            if category:
-                break
-        else:
-            if r.get("category"):
-                category = "other"
+        category = _observation_category(r.get("category"))
         rows = self.rows["observation"]
         comps = r.get("component") or ()
         has_value = bool(comps) and any(k.startswith("value") for k in r)
@@ -992,6 +991,21 @@ def payer_of(cov: Json) -> str:
         if found:
             return found
     return "commercial" if any(texts) else "other"
+
+
+def _observation_category(categories: Any) -> str | None:
+    """The first code of the categories that is a canonical category, else "other"
+    (None when there are no categories)."""
+    if not categories:
+        return None
+    for cc in categories:
+        if isinstance(cc, dict):
+            for c in cc.get("coding") or ():
+                if isinstance(c, dict):
+                    code = c.get("code")
+                    if code in OBS_CATEGORIES:
+                        return str(code)
+    return "other"
 
 
 def _observation_code(cc: Any) -> tuple[str | None, str | None]:

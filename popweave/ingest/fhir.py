@@ -42,7 +42,7 @@ from popweave.ingest._fhir_map import (
     Row,
     txt,
 )
-from popweave.ingest._fhir_parallel import map_parallel
+from popweave.ingest._fhir_parallel import Workers, map_parallel
 from popweave.ingest.base import REJECTS, Batch, Importer, register, rejects
 from popweave.model import TABLES
 
@@ -75,6 +75,10 @@ _TYPE_NAMES = frozenset(LEVEL) | {
     "ServiceRequest",
 }
 
+
+MAPPING_ERRORS = (Invalid, AttributeError, TypeError, KeyError, ValueError, IndexError)
+"""What a handler raises for a resource it cannot map: Invalid, or an element of the wrong
+JSON shape (e.g. ``"period": "2020"``)."""
 
 PARALLEL_FROM_LEVEL = 5
 """Encounters and the events after them: the levels with the large files."""
@@ -138,7 +142,6 @@ class FhirImporter(Importer):
         self.mapper = m
         files = self.inputs()
         typed = {f: (resource_type_of(f) if f.suffix == ".ndjson" else None) for f in files}
-        levels: dict[Path, set[int]] = {}  # levels found in mixed files after their first read
         # The large typed files of the event levels go to worker processes in one pass
         # (encounters first, so their rows load before the events that refer to them).
         # Coverage stays sequential: the events' claims need its payers.
@@ -147,6 +150,28 @@ class FhirImporter(Importer):
             key=lambda f: (LEVEL[typed[f] or ""], str(f)),
         )
         parallel = self.workers > 1 and sum(f.stat().st_size for f in group) >= self.parallel_bytes
+        # The workers start now, so they are ready when the sequential levels are read.
+        pool = Workers(self.workers, self._worker_options()) if parallel else None
+        try:
+            yield from self._levels(m, files, typed, group, pool)
+        finally:
+            if pool is not None:
+                pool.close()
+        self.skipped.update(m.skipped)
+
+    def _worker_options(self) -> dict[str, Any]:
+        return {"chunk_rows": self.chunk_rows, "max_line_bytes": self.max_line_bytes}
+
+    def _levels(
+        self,
+        m: Mapper,
+        files: list[Path],
+        typed: dict[Path, str | None],
+        group: list[Path],
+        pool: Workers | None,
+    ) -> Iterator[Batch]:
+        levels: dict[Path, set[int]] = {}  # levels found in mixed files after their first read
+        parallel = pool is not None
         for level in range(LEVELS):
             for f in files:
                 if parallel and f in group:
@@ -166,9 +191,8 @@ class FhirImporter(Importer):
                 seen = levels.setdefault(f, set())
                 yield from self._read(m, f, level, typed=t is not None, first=first, seen=seen)
             yield from self._flush(m, force=True)
-            if parallel and level == PARALLEL_FROM_LEVEL:
-                yield from map_parallel(self, m, group, self.workers)
-        self.skipped.update(m.skipped)
+            if pool is not None and level == PARALLEL_FROM_LEVEL:
+                yield from map_parallel(self, m, group, pool)
 
     def _skip_file(self, f: Path, typ: str) -> None:
         """A Bulk file of a type with no canonical table: count its records, parse nothing."""
@@ -209,7 +233,23 @@ class FhirImporter(Importer):
         """Map the typed NDJSON lines in ``fh`` (a byte range of ``name`` that starts at
         line ``first_line``); used by the parallel reader's workers."""
         seen: set[int] = set()
+        handlers = m.handlers
+        loads = orjson.loads
+        fast = not self.validate
         for lineno, line in self._lines(fh, name, report=True, first_line=first_line):
+            if fast:  # a plain resource of a known type: straight to its handler
+                try:
+                    r = loads(line)
+                except orjson.JSONDecodeError:
+                    r = None
+                if type(r) is dict:
+                    typ = r.get("resourceType")
+                    if type(typ) is str and (handler := handlers.get(typ)) is not None:
+                        try:
+                            handler(r, name, lineno)
+                        except MAPPING_ERRORS as exc:
+                            self._not_mapped(typ, exc, r, name, lineno)
+                        continue
             parsed = self._parse(line, name, lineno, report=True)
             if parsed is not None:
                 self._resource(m, parsed, name, lineno, None, None, True, seen)
@@ -367,9 +407,15 @@ class FhirImporter(Importer):
             r = orjson.loads(model.model_dump_json(by_alias=True, exclude_none=True))
         try:
             m.handlers[typ](r, name, lineno)
-        except Invalid as exc:
+        except MAPPING_ERRORS as exc:
+            self._not_mapped(typ, exc, r, name, lineno)
+
+    def _not_mapped(self, typ: str, exc: Exception, r: Json, name: str, lineno: int) -> None:
+        """Quarantine a resource its handler could not map."""
+        table = RESOURCE_TABLE.get(typ, "unknown")
+        if isinstance(exc, Invalid):
             self._reject(table, exc.field, "invalid_resource", str(exc), r, name, lineno)
-        except (AttributeError, TypeError, KeyError, ValueError, IndexError) as exc:
+        else:
             # An element of the wrong JSON shape (e.g. "period": "2020"): not valid FHIR.
             self._reject(
                 table, "", "invalid_resource", f"{type(exc).__name__}: {exc}", r, name, lineno
