@@ -2,7 +2,7 @@
 # `make bench`: install popweave (and psutil, for peak memory) into .venv, then time
 # `popweave synth` (benchmarks/run.py, given arguments such as --quick or --sizes) and
 # `popweave ingest` of Synthea CSV and FHIR NDJSON (benchmarks/ingest.py; a smaller city
-# with --quick).
+# with --quick), then every measure on 1,000,000 people (benchmarks/measures.py).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/_venv.sh
@@ -15,3 +15,6 @@ pip_install -e . 'psutil>=5.9'
 people=18000
 for a in "$@"; do [ "$a" = "--quick" ] && people=3000; done
 "$VENV/bin/python" benchmarks/ingest.py --people "$people"
+measure_people=1000000
+for a in "$@"; do [ "$a" = "--quick" ] && measure_people=100000; done
+"$VENV/bin/python" benchmarks/measures.py --people "$measure_people"

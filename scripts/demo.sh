@@ -28,12 +28,18 @@ say "popweave synth --people $PEOPLE --seed $SEED --replace --workspace $WORKSPA
 "$PW" synth --people "$PEOPLE" --seed "$SEED" --replace --workspace "$WORKSPACE"
 say "popweave tables --workspace $WORKSPACE"
 "$PW" tables --workspace "$WORKSPACE"
+say "popweave run measures --period 2025 --workspace $WORKSPACE"
+"$PW" run measures --period 2025 --workspace "$WORKSPACE"
+say "popweave cohort build popweave/cohorts/library/deprived_chronic.yaml --workspace $WORKSPACE"
+"$PW" cohort build popweave/cohorts/library/deprived_chronic.yaml --workspace "$WORKSPACE"
 
 row() { printf '  %-46s %s\n' "$1" "$2"; }
 echo
 echo "What to try next (run \`source $VENV/bin/activate\` first, or prefix $VENV/bin/):"
 row "popweave tables --workspace $WORKSPACE" "row counts of every warehouse table"
 row "popweave quarantine --workspace $WORKSPACE" "rejected rows by table, field and reason"
+row "popweave cohort show deprived_chronic -w $WORKSPACE" "who is in a cohort (docs/cohorts.md)"
+row "popweave run measures --period 2025 -w $WORKSPACE" "quality measures and care gaps (docs/measures.md)"
 row "popweave export fhir out/ --workspace $WORKSPACE" "the city as FHIR R4 Bulk NDJSON (or: synthea)"
 row "popweave ingest fhir out/ --workspace NEW" "load it (or your own data) into another workspace"
 row "popweave --help" "every command and its options"

@@ -10,12 +10,19 @@ import datetime as dt
 import difflib
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import ibis
 
-from popweave.cohorts.data import Data, age_on, as_date, coded_events
+from popweave.cohorts.data import (
+    Data,
+    age_on,
+    as_date,
+    coded_events,
+    match_codes,
+    match_column,
+)
 from popweave.cohorts.deprivation import area_deprivation
 from popweave.cohorts.enrolment import continuously_enrolled, covered_spans
 from popweave.cohorts.period import Period, lookback_start, parse_duration, shift
@@ -59,9 +66,26 @@ class Context:
     #: Resolves ``cohort: NAME`` to its criteria (a list) and where it was defined.
     resolve: Callable[[str, Located, str], tuple[LocatedList, str]]
     stack: tuple[str, ...] = ()
-    _cache: dict[str, Any] = field(default_factory=dict)
+    #: Materialised results shared by everything evaluated with this context (and its copies),
+    #: keyed by what they compute; ``None`` means nothing is materialised.
+    _cache: dict[str, Any] | None = None
+    #: Whom ``not`` is taken against: everyone, or a smaller set already known to contain
+    #: every person of interest (a measure's denominator), which saves work.
+    universe: Any = None
+
+    def memo(self, key: str, build: Callable[[], Any]) -> Any:
+        """``build()``, materialised once per shared cache (Ibis ``cache()``: a temporary table
+        on DuckDB, a cached DataFrame on Spark) when the context has a cache."""
+        if self._cache is None:
+            return build()
+        full = f"{key}|{self.index}|{self.period}"
+        if full not in self._cache:
+            self._cache[full] = build().cache()
+        return self._cache[full]
 
     def people(self) -> Any:
+        if self.universe is not None:
+            return self.universe
         return self.data.person.select("person_id")
 
 
@@ -316,15 +340,7 @@ def _condition(node: Located, ctx: Context) -> Any:
     args = _args(node, "condition")
     check_keys(args, {"valueset", "codes", "lookback", "window", "ever", "onset_by"}, "condition")
     codes = _codes(args)
-    c = ctx.data.condition
-    match = None
-    for system, values in codes.items():
-        m = ((c.code_system == system) & c.code.isin(values)) | (
-            (c.source_code_system == system) & c.source_code.isin(values)
-        )
-        match = m if match is None else match | m
-    if match is None:
-        return ctx.people().filter(ibis.literal(False))
+    c = _conditions(ctx, codes)
     if any(k in args for k in ("lookback", "window", "ever")):
         start, end = _window(args, ctx, None)
     else:
@@ -334,13 +350,27 @@ def _condition(node: Located, ctx: Context) -> Any:
         active = active & (c.abatement_date.isnull() | (c.abatement_date >= start))
     if "onset_by" in args:
         active = active & (c.onset_date <= _day(args["onset_by"], ctx, args, "onset_by"))
-    return _persons(c.filter(match & active))
+    return _persons(c.filter(active))
+
+
+def _conditions(ctx: Context, codes: dict[str, list[str]]) -> Any:
+    """Condition rows whose mapped code or code as received is in ``codes``."""
+    return match_codes(
+        ctx.data.condition,
+        codes,
+        (("code_system", "code"), ("source_code_system", "source_code")),
+    )
 
 
 def _diagnosis_events(
-    ctx: Context, codes: dict[str, list[str]], start: dt.date | None, end: dt.date
+    ctx: Context,
+    codes: dict[str, list[str]],
+    start: dt.date | None,
+    end: dt.date,
+    settings: bool = False,
 ) -> Any:
-    """``(person_id, date, setting)`` for diagnoses in conditions, encounters and claims."""
+    """``(person_id, date, setting)`` for diagnoses in conditions, encounters and claims;
+    ``setting`` is only worked out (a join with encounters) when ``settings`` is asked for."""
     d = ctx.data
     icd = codes.get("ICD10CM", [])
 
@@ -353,49 +383,38 @@ def _diagnosis_events(
 
     parts = []
     e = d.encounter
-    c = d.condition
-    cond_match = None
-    enc_match = None
-    for system, values in codes.items():
-        m = ((c.code_system == system) & c.code.isin(values)) | (
-            (c.source_code_system == system) & c.source_code.isin(values)
-        )
-        cond_match = m if cond_match is None else cond_match | m
-        em = (e.code_system == system) & e.code.isin(values)
-        enc_match = em if enc_match is None else enc_match | em
-    if cond_match is not None:
-        cc = c.filter(cond_match & in_window(c.onset_date))
+    cc = _conditions(ctx, codes).pipe(lambda t: t.filter(in_window(t.onset_date)))
+    if settings:
         joined = cc.left_join(e.select("encounter_id", "encounter_class"), "encounter_id")
+        setting = setting_of(joined.encounter_class.fill_null(""))
         parts.append(
-            joined.select(
-                person_id=joined.person_id,
-                date=joined.onset_date,
-                setting=setting_of(joined.encounter_class.fill_null("")),
-            )
+            joined.select(person_id=joined.person_id, date=joined.onset_date, setting=setting)
         )
-        day = as_date(e.start_time)
-        ee = e.filter(enc_match & in_window(day))
+    else:
         parts.append(
-            ee.select(
-                person_id=ee.person_id,
-                date=as_date(ee.start_time),
-                setting=setting_of(ee.encounter_class),
-            )
+            cc.select(person_id=cc.person_id, date=cc.onset_date, setting=ibis.literal("any"))
         )
+    ee = match_codes(e.filter(in_window(as_date(e.start_time))), codes, (("code_system", "code"),))
+    parts.append(
+        ee.select(
+            person_id=ee.person_id,
+            date=as_date(ee.start_time),
+            setting=setting_of(ee.encounter_class) if settings else ibis.literal("any"),
+        )
+    )
     if icd:
         cl = d.claim_line
-        clf = cl.filter(cl.diagnosis_code.isin(icd) & in_window(cl.service_date))
+        clf = match_column(cl.filter(in_window(cl.service_date)), "diagnosis_code", icd)
         pos = ibis.cases(
             *[(clf.place_of_service.isin(list(v)), k) for k, v in POS_SETTINGS.items()],
             else_="other",
         )
-        parts.append(clf.select(person_id=clf.person_id, date=clf.service_date, setting=pos))
-    if not parts:
-        p = d.person
-        return p.filter(ibis.literal(False)).select(
-            person_id=p.person_id,
-            date=ibis.literal(None, "date"),
-            setting=ibis.literal(None, "string"),
+        parts.append(
+            clf.select(
+                person_id=clf.person_id,
+                date=clf.service_date,
+                setting=pos if settings else ibis.literal("any"),
+            )
         )
     out = parts[0]
     for part in parts[1:]:
@@ -408,8 +427,8 @@ def _diagnosis(node: Located, ctx: Context) -> Any:
     check_keys(args, {"valueset", "codes", "lookback", "window", "ever", "count"}, "diagnosis")
     codes = _codes(args)
     start, end = _window(args, ctx, None)
-    events = _diagnosis_events(ctx, codes, start, end)
     count = args.get("count", 1)
+    events = _diagnosis_events(ctx, codes, start, end, settings=isinstance(count, Located))
     if isinstance(count, Located):
         check_keys(count, set(SETTINGS), "count (settings)")
         sets = []
@@ -447,14 +466,8 @@ def _lab(node: Located, ctx: Context) -> Any:
     codes = _codes(args)
     start, end = _window(args, ctx, "1y")
     o = ctx.data.observation
-    match = None
-    for system, values in codes.items():
-        m = (o.code_system == system) & o.code.isin(values)
-        match = m if match is None else match | m
-    if match is None:
-        return ctx.people().filter(ibis.literal(False))
     window = o.date <= end if start is None else o.date.between(start, end)
-    res = o.filter(match & window & o.value_num.notnull())
+    res = match_codes(o.filter(window & o.value_num.notnull()), codes, (("code_system", "code"),))
     if not tests:
         return _persons(res)
     which = tests[0]
@@ -550,13 +563,18 @@ def _enrolled(node: Located, ctx: Context) -> Any:
         else:
             period = ctx.period
         anchor = _day(opts.get("on", "index"), ctx, opts, "on")
-        return continuously_enrolled(
-            ctx.data,
-            period,
-            max_gaps=int(opts.get("max_gaps", 1)),
-            max_gap_days=int(opts.get("max_gap_days", 45)),
-            anchor=min(anchor, period.end),
-            payers=payers,
+        anchor_day = min(anchor, period.end)
+        gaps, gap_days = int(opts.get("max_gaps", 1)), int(opts.get("max_gap_days", 45))
+        return ctx.memo(
+            f"enrolled|{period}|{anchor_day}|{gaps}|{gap_days}|{payers}",
+            lambda: continuously_enrolled(
+                ctx.data,
+                period,
+                max_gaps=gaps,
+                max_gap_days=gap_days,
+                anchor=anchor_day,
+                payers=payers,
+            ),
         )
     day = _day(opts.get("on", "index"), ctx, opts, "on")
     spans = covered_spans(ctx.data, Period(day, day), payers)
@@ -569,7 +587,9 @@ def _cohort_ref(node: Located, ctx: Context) -> Any:
         cycle = " -> ".join([*ctx.stack[ctx.stack.index(name) :], name])
         raise node.fail(f"cohort {name!r} refers back to itself: {cycle}", "cohort")
     criteria, _ = ctx.resolve(name, node, "cohort")
-    sub = Context(ctx.data, ctx.index, ctx.period, ctx.resolve, (*ctx.stack, name), ctx._cache)
+    sub = Context(
+        ctx.data, ctx.index, ctx.period, ctx.resolve, (*ctx.stack, name), ctx._cache, ctx.universe
+    )
     return compile_all(criteria, sub)
 
 

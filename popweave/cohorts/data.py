@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 import ibis
+import pyarrow as pa
 
 from popweave.model import TABLES
 
@@ -56,6 +57,51 @@ def age_on(birth_date: Any, day: dt.date) -> Any:
     return ibis.literal(day.year) - birth_date.year() - before.cast("int32")
 
 
+#: Longer code lists are matched by a semi-join with an in-memory table instead of IN (...):
+#: the SQL stays small and the engine hashes the codes once.
+INLINE_CODES = 64
+
+
+def match_codes(t: Any, codes: dict[str, list[str]], columns: tuple[tuple[str, str], ...]) -> Any:
+    """Rows of ``t`` whose (system column, code column) pair, for any of ``columns``, is one
+    of ``codes`` (code system -> codes)."""
+    codes = {k: sorted(set(v)) for k, v in codes.items() if v}
+    total = sum(len(v) for v in codes.values())
+    if total == 0:
+        return t.filter(ibis.literal(False))
+    if total <= INLINE_CODES:
+        cond = None
+        for sys_col, code_col in columns:
+            for system, values in codes.items():
+                c = (t[sys_col] == system) & t[code_col].isin(values)
+                cond = c if cond is None else cond | c
+        return t.filter(cond)
+    table = pa.table(
+        {
+            "_system": [s for s, v in codes.items() for _ in v],
+            "_code": [c for v in codes.values() for c in v],
+        }
+    )
+    ref = ibis.memtable(table)
+    parts = [
+        t.semi_join(ref, [t[sys_col] == ref._system, t[code_col] == ref._code])
+        for sys_col, code_col in columns
+    ]
+    out = parts[0]
+    for p in parts[1:]:
+        out = out.union(p, distinct=True)
+    return out
+
+
+def match_column(t: Any, column: str, values: list[str]) -> Any:
+    """Rows of ``t`` whose ``column`` is one of ``values`` (a semi-join for long lists)."""
+    values = sorted(set(values))
+    if len(values) <= INLINE_CODES:
+        return t.filter(t[column].isin(values))
+    ref = ibis.memtable(pa.table({"_value": values}))
+    return t.semi_join(ref, t[column] == ref._value)
+
+
 def as_date(col: Any) -> Any:
     """A date from a date or timestamp column."""
     return col.date() if col.type().is_timestamp() else col
@@ -67,20 +113,16 @@ def coded_events(
     """Rows ``(person_id, date, code_system, code, source)`` of ``kind`` events whose code is
     in ``codes`` (code system -> codes) and whose date is in [start, end]."""
     parts = []
+    if not any(codes.values()):
+        return _empty_events(data)
     for table, date_col, sys_col, code_col in EVENT_SOURCES[kind]:
         t = data.table(table)
         day = as_date(t[date_col])
-        cond = None
-        for system, values in codes.items():
-            if not values:
-                continue
-            c = (t[sys_col] == system) & t[code_col].isin(values)
-            cond = c if cond is None else (cond | c)
-        if cond is None:
-            continue
         window = day <= end if start is None else day.between(start, end)
+        t = match_codes(t.filter(window), codes, ((sys_col, code_col),))
+        day = as_date(t[date_col])
         parts.append(
-            t.filter(cond & window).select(
+            t.select(
                 person_id=t.person_id,
                 date=day,
                 code_system=t[sys_col],
@@ -88,8 +130,6 @@ def coded_events(
                 source=ibis.literal(table),
             )
         )
-    if not parts:
-        return _empty_events(data)
     out = parts[0]
     for p in parts[1:]:
         out = out.union(p, distinct=False)

@@ -19,7 +19,7 @@ from popweave.cohorts.criteria import (
     compile_criterion,
     last_blood_pressure,
 )
-from popweave.cohorts.data import Data, coded_events
+from popweave.cohorts.data import Data, coded_events, match_codes
 from popweave.cohorts.definition import Library
 from popweave.cohorts.period import Period
 from popweave.cohorts.spec_yaml import Located, check_keys, load_text
@@ -46,29 +46,51 @@ def _common() -> dict[str, Located]:
     return {k: v for k, v in doc.items()}
 
 
-def context(data: Data, period: Period, library: Library | None = None) -> Context:
-    return Context(data, period.end, period, (library or Library()).resolver(), ())
+def context(
+    data: Data,
+    period: Period,
+    library: Library | None = None,
+    cache: dict[str, Any] | None = None,
+) -> Context:
+    return Context(data, period.end, period, (library or Library()).resolver(), (), cache)
 
 
-def evaluate(spec: MeasureSpec, data: Data, period: Period, library: Library | None = None) -> Any:
-    """Unit rows of a clinical measure for ``period``."""
+def evaluate(
+    spec: MeasureSpec,
+    data: Data,
+    period: Period,
+    library: Library | None = None,
+    *,
+    evidence: bool = True,
+    cache: dict[str, Any] | None = None,
+) -> Any:
+    """Unit rows of a clinical measure for ``period``; without ``evidence`` the ``detail``
+    column holds only the exclusion reason (enough for rates, and cheaper). Measures evaluated
+    with the same ``cache`` dict share materialised sub-results (enrolment, common
+    exclusions)."""
     assert spec.denominator is not None and spec.numerator is not None
-    ctx = context(data, period, library)
+    ctx = context(data, period, library, cache)
     denom = compile_all(spec.denominator, ctx)
     rows = denom.select("person_id")
-    exclusions = dict(spec.exclusions)
-    if spec.common_exclusions:
-        exclusions = {**_common(), **exclusions}
+    ctx.universe = rows
+    common = _common() if spec.common_exclusions else {}
+    exclusions = {**common, **spec.exclusions}
     reasons = []
     for i, (reason, crit) in enumerate(exclusions.items()):
         flag = f"_x{i}"
-        hit = compile_criterion(crit, ctx).select("person_id").mutate(**{flag: ibis.literal(True)})
+        if reason in common and crit is common[reason]:
+            # The same for every measure of a period: computed once for everyone.
+            full = Context(ctx.data, ctx.index, ctx.period, ctx.resolve, (), ctx._cache)
+            found = ctx.memo(f"common|{reason}", lambda c=crit, f=full: compile_criterion(c, f))
+        else:
+            found = compile_criterion(crit, ctx)
+        hit = found.select("person_id").mutate(**{flag: ibis.literal(True)})
         rows = rows.left_join(hit, "person_id").select(rows, hit[flag])
         reasons.append((flag, reason))
     num = compile_all(spec.numerator, ctx).mutate(_num=ibis.literal(True))
     rows = rows.left_join(num, "person_id").select(rows, num._num)
     facts: list[Any] = []
-    for i, (label, fact) in enumerate(spec.evidence.items()):
+    for i, (label, fact) in enumerate(spec.evidence.items() if evidence else ()):
         table, text = _evidence(label, fact, ctx)
         col = f"_e{i}"
         t = table.select("person_id", **{col: text})
@@ -125,12 +147,10 @@ def _evidence(label: str, fact: Located, ctx: Context) -> tuple[Any, Any]:
         codes = _codes(args)
         start, end = _window(args, ctx, "1y")
         o = ctx.data.observation
-        res = o.filter(o.value_num.notnull())
-        cond = ibis.literal(False)
-        for system, values in codes.items():
-            cond = cond | ((res.code_system == system) & res.code.isin(values))
-        window = res.date <= end if start is None else res.date.between(start, end)
-        res = res.filter(cond & window)
+        window = o.date <= end if start is None else o.date.between(start, end)
+        res = match_codes(
+            o.filter(o.value_num.notnull() & window), codes, (("code_system", "code"),)
+        )
         last_day = res.group_by("person_id").aggregate(day=res.date.max())
         j = res.join(last_day, [res.person_id == last_day.person_id, res.date == last_day.day])
         last = j.group_by(j.person_id).aggregate(

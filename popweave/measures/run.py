@@ -40,12 +40,18 @@ def logic_registry() -> dict[str, Callable[..., Any]]:
     return dict(LOGIC)
 
 
-def units(spec: MeasureSpec, data: Data, period: Period, library: Library | None = None) -> Any:
+def units(
+    spec: MeasureSpec,
+    data: Data,
+    period: Period,
+    library: Library | None = None,
+    cache: dict[str, Any] | None = None,
+) -> Any:
     """The measure's rows (unit rows for proportions, person exposure rows for rates)."""
     if spec.logic is not None:
         fn = logic_registry()[spec.logic]
         return fn(data, period, **spec.info.params)
-    return clinical.evaluate(spec, data, period, library)
+    return clinical.evaluate(spec, data, period, library, cache=cache)
 
 
 def _proportions(rows: Any, by: str | None) -> pd.DataFrame:
@@ -192,14 +198,19 @@ def run(
         data = engine
     else:
         data = Data.of(engine)
+    # Sub-results shared by the measures (strata, enrolment, common exclusions) are
+    # materialised once per run in the engine (temporary tables) when results are saved.
+    cache: dict[str, Any] | None = {} if save else None
     st = strata(data, per)
+    if cache is not None:
+        st = st.cache()
     computed = dt.datetime.now(dt.UTC).replace(tzinfo=None, microsecond=0)
     frames = []
     run_ = MeasureRun(per, specs, pd.DataFrame())
     for spec in specs:
         if progress:
             progress(spec.id)
-        rows = units(spec, data, per, library)
+        rows = units(spec, data, per, library, cache)
         if save:
             rows = _materialise(engine, spec, rows, per)
         run_._units[spec.id] = rows

@@ -117,6 +117,8 @@ class DuckDBEngine(Engine):
             self.raw.register(view, rows)
             source = f'"{view}"'
         else:
+            # In-memory tables (long code lists) are registered by Ibis before compiling.
+            self.ibis._run_pre_execute_hooks(rows)
             source = f"({self.ibis.compile(rows)})"
         try:
             self.raw.begin()
