@@ -7,6 +7,7 @@ Exclusions win over the numerator (the numerator flag is kept but not counted).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import ibis
@@ -81,7 +82,7 @@ def evaluate(
         if reason in common and crit is common[reason]:
             # The same for every measure of a period: computed once for everyone.
             full = Context(ctx.data, ctx.index, ctx.period, ctx.resolve, (), ctx._cache)
-            found = ctx.memo(f"common|{reason}", lambda c=crit, f=full: compile_criterion(c, f))
+            found = ctx.memo(f"common|{reason}", functools.partial(compile_criterion, crit, full))
         else:
             found = compile_criterion(crit, ctx)
         hit = found.select("person_id").mutate(**{flag: ibis.literal(True)})
