@@ -18,3 +18,4 @@ for a in "$@"; do [ "$a" = "--quick" ] && people=3000; done
 measure_people=1000000
 for a in "$@"; do [ "$a" = "--quick" ] && measure_people=100000; done
 "$VENV/bin/python" benchmarks/measures.py --people "$measure_people"
+"$VENV/bin/python" benchmarks/equity.py --workspace "${EQUITY_WORKSPACE:-/tmp/ws1m}" --people "$measure_people"

@@ -1,0 +1,127 @@
+"""`popweave equity`, `popweave trend` and `popweave evaluate`: disparities, series with
+control charts, and programme evaluation."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table as RichTable
+
+from popweave.cli_common import DEFAULT_WORKSPACE, WorkspaceOpt, console, friendly
+from popweave.workspace import Workspace
+
+equity_app = typer.Typer(help="A measure by group, against a reference group.")
+trend_app = typer.Typer(help="A measure by month, quarter or year, with control charts.")
+evaluate_app = typer.Typer(help="Evaluate a programme: did the outcome change?")
+
+EQUITY_TABLE = "equity_result"
+
+
+def _num(x: Any, fmt: str) -> str:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return ""
+    return "" if math.isnan(v) else format(v, fmt)
+
+
+def _ci(r: Any, a: str, b: str, fmt: str) -> str:
+    lo, hi = _num(r[a], fmt), _num(r[b], fmt)
+    return f"{lo}-{hi}" if lo and hi else ""
+
+
+def _last_year(eng: Any) -> str:
+    from popweave.cohorts.data import Data
+    from popweave.cohorts.definition import data_end
+
+    return str(data_end(Data.of(eng)).year)
+
+
+@equity_app.command("equity")
+@friendly
+def equity_cmd(
+    measure: Annotated[str, typer.Argument(help="Measure id, e.g. readmission_30d.")],
+    by: Annotated[
+        list[str],
+        typer.Option(
+            help="Attribute to stratify by (repeat for several): deprivation_quintile, "
+            "race_ethnicity, race, ethnicity, language, sex, age_band, payer, area, social_need, "
+            "transport_need, food_need, housing_need."
+        ),
+    ],
+    period: Annotated[
+        str | None, typer.Option(help="A year (2025) or START..END; default the last year.")
+    ] = None,
+    reference: Annotated[
+        str | None,
+        typer.Option(help="Reference group (default the largest; 'rest' = everyone else)."),
+    ] = None,
+    standard: Annotated[
+        str, typer.Option(help="Standard population: city (its own total) or us2000.")
+    ] = "city",
+    min_cell: Annotated[
+        int, typer.Option(help="Suppress counts under this (and complements).")
+    ] = 11,
+    csv: Annotated[Path | None, typer.Option(help="Also write the table to this CSV file.")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+) -> None:
+    """Rates by group with 95% intervals, age-sex standardised rates, ratios and differences
+    against a reference group, q-values, small cells suppressed; stored as equity_result."""
+    import pyarrow as pa
+
+    from popweave import equity
+    from popweave.warehouse import open_workspace_engine
+
+    ws = Workspace.open(workspace)
+    with open_workspace_engine(ws) as eng:
+        per = period or _last_year(eng)
+        res = equity.table(eng, measure, per, by, reference, standard=standard, min_cell=min_cell)
+        rows = res.rows
+        eng.save_result(
+            EQUITY_TABLE,
+            pa.Table.from_pandas(rows, preserve_index=False),
+            replace={"period": str(res.period), "measure": res.spec.id},
+        )
+    prop = res.spec.info.kind == "proportion"
+    fmt = ".1%" if prop else ",.2f"
+    t = RichTable(title=f"{res.spec.info.title}, {res.period}, by {', '.join(by)}")
+    for col in ("by", "group", "n", "rate (95% CI)", f"std. ({standard})", "ratio (95% CI)",
+                "difference (95% CI)", "q"):  # fmt: skip
+        t.add_column(col, justify="left" if col in ("by", "group") else "right")
+    for _, r in rows.iterrows():
+        if r["suppressed"]:
+            t.add_row(r["stratifier"], r["group"], "<11", "suppressed", "", "", "", "")
+            continue
+        ref = " (ref)" if r["is_reference"] else ""
+        t.add_row(
+            r["stratifier"],
+            f"{r['group']}{ref}",
+            f"{r['denominator']:,.0f}",
+            f"{_num(r['rate'], fmt)} ({_ci(r, 'lower', 'upper', fmt)})",
+            _num(r["std_rate"], fmt),
+            f"{_num(r['ratio'], '.2f')} ({_ci(r, 'ratio_lower', 'ratio_upper', '.2f')})"
+            if not r["is_reference"]
+            else "1",
+            f"{_num(r['difference'], fmt)} ({_ci(r, 'difference_lower', 'difference_upper', fmt)})"
+            if not r["is_reference"]
+            else "0",
+            _num(r["q_value"], ".3g"),
+        )
+    console.print(t)
+    gaps = res.gaps(5)
+    if len(gaps):
+        console.print("[bold]Largest gaps[/] (worse than the reference; significant first):")
+        for g in gaps.itertuples():
+            sig = "" if g.significant else " (not significant)"
+            console.print(
+                f"  {g.rank}. {g.stratifier} = {g.group}: {_num(g.rate, fmt)} vs "
+                f"{_num(g.reference_rate, fmt)} ({g.reference}), ratio {g.ratio:.2f}, "
+                f"{g.excess:,.0f} excess{sig}"
+            )
+    if csv:
+        rows.to_csv(csv, index=False)
+        console.print(f"Wrote {csv}.")
+    console.print(f"Stored in the warehouse: {EQUITY_TABLE}.")

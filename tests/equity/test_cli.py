@@ -1,0 +1,40 @@
+"""`popweave equity`, `popweave trend` and `popweave evaluate` end to end on a small city."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.ingest._cli import cli
+
+
+def ok(res: object) -> str:
+    assert getattr(res, "returncode", 1) == 0, (
+        getattr(res, "stdout", ""),
+        getattr(res, "stderr", ""),
+    )
+    return str(getattr(res, "stdout", ""))
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("equity_cli")
+    ok(cli("init", root / "ws", cwd=root))
+    ok(cli("synth", "--people", "3000", "--seed", "5", "-w", root / "ws", cwd=root))
+    return root / "ws"
+
+
+def test_equity_command(ws: Path, tmp_path: Path) -> None:
+    out = ok(
+        cli("equity", "ed_visits_per_1000", "--period", "2025", "--by", "deprivation_quintile",
+            "--reference", "1", "--csv", tmp_path / "eq.csv", "-w", ws, cwd=ws.parent)
+    )  # fmt: skip
+    assert "(ref)" in out and "equity_result" in out
+    assert (tmp_path / "eq.csv").read_text().startswith("measure,period,stratifier,group")
+    with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
+        n = con.sql("SELECT count(*) FROM equity_result WHERE measure = 'ed_visits_per_1000'")
+        assert n.fetchall()[0][0] >= 5
+    res = cli("equity", "ed_visits_per_1000", "--by", "shoe_size", "-w", ws, cwd=ws.parent)
+    assert res.returncode == 2 and "cannot stratify by shoe_size" in res.stderr
