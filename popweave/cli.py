@@ -15,7 +15,7 @@ from rich.table import Table as RichTable
 
 from popweave.cli_cohorts import cohort_app
 from popweave.cli_common import DEFAULT_WORKSPACE, WorkspaceOpt, console, err, friendly
-from popweave.cli_equity import equity_app
+from popweave.cli_equity import equity_app, trend_app
 from popweave.cli_measures import run_app
 from popweave.errors import PopweaveError, WorkspaceError
 from popweave.workspace import DEFAULT_ENGINE, Workspace
@@ -317,6 +317,7 @@ def _write_json(path: Path, data: object) -> None:
 app.add_typer(cohort_app, name="cohort")
 app.add_typer(run_app, name="run")
 app.add_typer(equity_app)
+app.add_typer(trend_app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

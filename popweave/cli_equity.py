@@ -125,3 +125,56 @@ def equity_cmd(
         rows.to_csv(csv, index=False)
         console.print(f"Wrote {csv}.")
     console.print(f"Stored in the warehouse: {EQUITY_TABLE}.")
+
+
+@trend_app.command("trend")
+@friendly
+def trend_cmd(
+    measure: Annotated[str, typer.Argument(help="Measure id, e.g. readmission_30d.")],
+    by: Annotated[str, typer.Option(help="month, quarter or year.")] = "quarter",
+    group: Annotated[
+        str | None, typer.Option(help="An attribute to split by, e.g. deprivation_quintile.")
+    ] = None,
+    start: Annotated[str | None, typer.Option("--from", help="First day (YYYY-MM-DD).")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Last day (YYYY-MM-DD).")] = None,
+    csv: Annotated[Path | None, typer.Option(help="Also write the series to this CSV.")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+) -> None:
+    """The measure per month, quarter or year with 95% intervals and a control chart
+    (p- or u-chart with varying limits) flagging special-cause change by the run rules."""
+    import datetime as dt
+
+    from popweave import trends
+    from popweave.errors import PopweaveError
+    from popweave.warehouse import open_workspace_engine
+
+    try:
+        s = dt.date.fromisoformat(start) if start else None
+        e = dt.date.fromisoformat(end) if end else None
+    except ValueError as exc:
+        raise PopweaveError(f"--from/--to: {exc}; expected YYYY-MM-DD") from None
+    ws = Workspace.open(workspace)
+    with open_workspace_engine(ws) as eng:
+        c = trends.chart(eng, measure, by, group, start=s, end=e)
+    from popweave.equity import find_spec
+
+    fmt = ".1%" if find_spec(measure).info.kind == "proportion" else ",.2f"
+    t = RichTable(title=f"{measure} by {by}" + (f" and {group}" if group else ""))
+    for col in ("period", "group", "n", "rate (95% CI)", "centre", "limits", "signal"):
+        t.add_column(col, justify="left" if col in ("period", "group", "signal") else "right")
+    for _, r in c.iterrows():
+        lim = f"{_num(r.get('lcl'), fmt)}-{_num(r.get('ucl'), fmt)}" if "ucl" in c else ""
+        sig = str(r.get("signals", "")) + (" (partial)" if r["partial"] else "")
+        t.add_row(
+            str(r["period"]),
+            str(r["group"]),
+            f"{r['denominator']:,.0f}",
+            f"{_num(r['rate'], fmt)} ({_ci(r, 'lower', 'upper', fmt)})",
+            _num(r.get("centre"), fmt),
+            lim,
+            f"[bold red]{sig}[/]" if r.get("special_cause") else sig,
+        )
+    console.print(t)
+    if csv:
+        c.to_csv(csv, index=False)
+        console.print(f"Wrote {csv}.")

@@ -38,3 +38,14 @@ def test_equity_command(ws: Path, tmp_path: Path) -> None:
         assert n.fetchall()[0][0] >= 5
     res = cli("equity", "ed_visits_per_1000", "--by", "shoe_size", "-w", ws, cwd=ws.parent)
     assert res.returncode == 2 and "cannot stratify by shoe_size" in res.stderr
+
+
+def test_trend_command(ws: Path, tmp_path: Path) -> None:
+    out = ok(
+        cli("trend", "readmission_30d", "--by", "year", "--csv", tmp_path / "t.csv",
+            "-w", ws, cwd=ws.parent)
+    )  # fmt: skip
+    assert "2024" in out and "(partial)" in out
+    assert "special_cause" in (tmp_path / "t.csv").read_text().splitlines()[0]
+    res = cli("trend", "readmission_30d", "--by", "week", "-w", ws, cwd=ws.parent)
+    assert res.returncode == 2 and "month, quarter, year" in res.stderr
