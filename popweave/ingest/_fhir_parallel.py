@@ -169,10 +169,12 @@ def _mapped(
         submit()
     # Ranges give small batches; the loader does better with few large ones (one key and
     # reference query per batch), so batches are gathered up to ``chunk_rows`` per table.
-    # A table's rows leave once another table's start, keeping encounters before events.
+    # A table's rows leave once another table's start, keeping encounters before events,
+    # and all held rows leave when a file is done, so little is left to load at the end.
     held: dict[str, list[pa.Table]] = {}
     rows: dict[str, int] = {}
     lines_before: dict[str, int] = {}
+    current = ""
 
     def release(name: str) -> Iterator[tuple[str, pa.Table]]:
         parts = held.pop(name, [])
@@ -185,6 +187,10 @@ def _mapped(
             name, future = in_flight.popleft()
             out, skipped, added, nbytes, nlines = future.result()
             submit()
+            if name != current:
+                for table in list(held):
+                    yield from release(table)
+                current = name
             before = lines_before.get(name, 0)
             lines_before[name] = before + nlines
             imp.advance(nbytes)
