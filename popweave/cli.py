@@ -15,8 +15,9 @@ from rich.table import Table as RichTable
 
 from popweave.cli_cohorts import cohort_app
 from popweave.cli_common import DEFAULT_WORKSPACE, WorkspaceOpt, console, err, friendly
-from popweave.cli_equity import equity_app, trend_app
+from popweave.cli_equity import equity_app, evaluate_app, trend_app
 from popweave.cli_measures import run_app
+from popweave.cli_risk import risk
 from popweave.errors import PopweaveError, WorkspaceError
 from popweave.workspace import DEFAULT_ENGINE, Workspace
 
@@ -315,9 +316,11 @@ def _write_json(path: Path, data: object) -> None:
 
 
 app.add_typer(cohort_app, name="cohort")
+run_app.command("risk")(risk)
 app.add_typer(run_app, name="run")
 app.add_typer(equity_app)
 app.add_typer(trend_app)
+app.add_typer(evaluate_app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -178,3 +178,60 @@ def trend_cmd(
     if csv:
         c.to_csv(csv, index=False)
         console.print(f"Wrote {csv}.")
+
+
+@evaluate_app.command("evaluate")
+@friendly
+def evaluate_cmd(
+    start: Annotated[str, typer.Option(help="Programme start date (YYYY-MM-DD).")],
+    area: Annotated[
+        list[str] | None, typer.Option(help="Area the programme serves (repeat for several).")
+    ] = None,
+    cohort: Annotated[
+        str | None, typer.Option(help="Or: a built cohort the programme serves.")
+    ] = None,
+    outcome: Annotated[str, typer.Option(help="Outcome measure.")] = "readmission_30d",
+    comparison: Annotated[
+        str,
+        typer.Option(help="same_quintile (other areas of the same deprivation quintile) or all."),
+    ] = "same_quintile",
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+) -> None:
+    """Difference-in-differences (cluster-robust), interrupted time series (Newey-West) and
+    a propensity-matched comparison, with a pre-trends check and a plain-language summary."""
+    import datetime as dt
+
+    from popweave.errors import PopweaveError
+    from popweave.evaluate import Programme, evaluate
+    from popweave.warehouse import open_workspace_engine
+
+    try:
+        day = dt.date.fromisoformat(start)
+    except ValueError:
+        raise PopweaveError(f"--start {start!r}: expected a date YYYY-MM-DD") from None
+    if comparison not in ("same_quintile", "all"):
+        raise PopweaveError(f"--comparison {comparison!r}: expected same_quintile or all")
+    ws = Workspace.open(workspace)
+    with open_workspace_engine(ws) as eng:
+        people = None
+        if cohort:
+            from popweave.cohorts.store import saved
+
+            people = saved(eng, cohort)
+        prog = Programme(day, list(area or []), people, comparison, cohort or "")
+        ev = evaluate(eng, prog, outcome)
+    t = RichTable(title=f"{prog.describe()}: {outcome}")
+    for col in ("method", "effect", "estimate", "95% CI"):
+        t.add_column(col, justify="left" if col in ("method", "effect") else "right")
+    for _, r in ev.effects().iterrows():
+        t.add_row(r["method"], r["effect"], f"{r['estimate']:.3f}", _ci(r, "lower", "upper", ".3f"))
+    console.print(t)
+    if ev.matched is not None:
+        b = RichTable(title="Balance (standardised mean differences)")
+        for col in ("covariate", "programme", "comparison", "SMD before", "SMD after"):
+            b.add_column(col, justify="left" if col == "covariate" else "right")
+        for _, r in ev.matched.balance.iterrows():
+            b.add_row(r["covariate"], f"{r['treated_mean']:.2f}", f"{r['comparison_mean']:.2f}",
+                      f"{r['smd_before']:.2f}", f"{r['smd_after']:.2f}")  # fmt: skip
+        console.print(b)
+    console.print(ev.summary)

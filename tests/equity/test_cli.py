@@ -49,3 +49,16 @@ def test_trend_command(ws: Path, tmp_path: Path) -> None:
     assert "special_cause" in (tmp_path / "t.csv").read_text().splitlines()[0]
     res = cli("trend", "readmission_30d", "--by", "week", "-w", ws, cwd=ws.parent)
     assert res.returncode == 2 and "month, quarter, year" in res.stderr
+
+
+def test_evaluate_command(ws: Path) -> None:
+    import json
+
+    pilot = json.loads((ws / "truth.json").read_text())["pilot"]
+    out = ok(
+        cli("evaluate", "--area", pilot["area_id"], "--start", pilot["start_date"],
+            "--outcome", "readmission_30d", "--comparison", "all", "-w", ws, cwd=ws.parent)
+    )  # fmt: skip
+    assert "difference-in-differences" in out and "before the start" in out
+    res = cli("evaluate", "--start", "2024-07-01", "-w", ws, cwd=ws.parent)
+    assert res.returncode == 2 and "--area AREA or --cohort NAME" in res.stderr
