@@ -1,0 +1,92 @@
+"""`popweave run risk`: train, test, score, explain, audit and tier the population."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import typer
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table as RichTable
+
+from popweave.cli_common import DEFAULT_WORKSPACE, WorkspaceOpt, console, err, friendly
+from popweave.errors import PopweaveError
+from popweave.workspace import Workspace
+
+
+@friendly
+def risk(
+    date: Annotated[
+        str | None,
+        typer.Option(help="Index date YYYY-MM-DD (default: the last day with an encounter)."),
+    ] = None,
+    label: Annotated[
+        str, typer.Option(help="Outcome to predict: admit_or_ed, high_cost or high_need.")
+    ] = "admit_or_ed",
+    high: Annotated[float, typer.Option(help="Percentile (0-1) from which risk is high.")] = 0.95,
+    moderate: Annotated[float, typer.Option(help="Percentile (0-1) of moderate risk.")] = 0.75,
+    rising: Annotated[
+        float, typer.Option(help="Percentile points (0-1) gained in a year that mark rising.")
+    ] = 0.20,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+) -> None:
+    """12-month risk of a hospital stay or ED visit: scores, top factors and tiers
+    (table risk_score, risk_factor), test-year metrics (risk_metric), fairness audit
+    (risk_audit) and the area deprivation index (area_index)."""
+    from popweave.risk.run import run as risk_run
+    from popweave.risk.tiers import TIERS, TierRules
+    from popweave.warehouse import open_workspace_engine
+
+    day = None
+    if date:
+        try:
+            day = dt.date.fromisoformat(date)
+        except ValueError:
+            raise PopweaveError(f"--date {date!r} is not a date; expected YYYY-MM-DD") from None
+    try:
+        rules = TierRules(high=high, moderate=moderate, rising_points=rising)
+    except ValueError as exc:
+        raise PopweaveError(str(exc)) from None
+    ws = Workspace.open(workspace)
+    with (
+        open_workspace_engine(ws) as eng,
+        Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as bar,
+    ):
+        task = bar.add_task("risk", total=None)
+        r = risk_run(
+            eng, day, label=label, rules=rules, progress=lambda s: bar.update(task, description=s)
+        )
+    m = r.metrics
+    console.print(
+        f"Model of {r.label}: trained on {r.train_date} (+12 months), tested on {r.test_date} "
+        f"(+12 months, {m.n:,} people, {m.events:,} with the outcome)."
+    )
+    console.print(
+        f"AUROC {m.auroc:.3f} (95% {m.auroc - 1.96 * m.auroc_se:.3f}-"
+        f"{m.auroc + 1.96 * m.auroc_se:.3f}); Brier {m.brier:.4f} (predicting the rate for "
+        f"everyone: {m.brier_reference:.4f}); observed {m.observed:.3f}, expected "
+        f"{m.expected:.3f}; calibration slope {m.calibration_slope:.2f}."
+    )
+    t = RichTable(title=f"Risk tiers on {r.index_date}")
+    t.add_column("tier")
+    t.add_column("people", justify="right")
+    t.add_column("mean risk", justify="right")
+    for tier in TIERS:
+        sel = r.scores[r.scores.tier == tier]
+        t.add_row(tier, f"{len(sel):,}", f"{sel.score.mean():.1%}" if len(sel) else "")
+    console.print(t)
+    if r.audit.flags:
+        console.print(f"Fairness audit: {len(r.audit.flags)} finding(s) in the test year:")
+        for f in r.audit.flags:
+            console.print(f"  {f.kind}: {f.message}", highlight=False)
+    else:
+        console.print("Fairness audit: no group flagged in the test year.")
+    console.print(
+        "Stored in the warehouse: risk_score, risk_factor, risk_metric, risk_audit, area_index."
+    )
