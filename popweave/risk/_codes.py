@@ -33,8 +33,11 @@ def _arrow(name: str, columns: tuple[tuple[str, str], ...]) -> pa.Table:
     for r in rows(name):
         for c, kind in columns:
             v = r[c]
-            data[c].append(v if kind == "string" else (int(v) if v else None))
-    types = {"string": pa.string(), "int": pa.int64()}
+            if kind == "string":
+                data[c].append(v)
+            else:
+                data[c].append((int(v) if kind == "int" else float(v)) if v else None)
+    types = {"string": pa.string(), "int": pa.int64(), "float": pa.float64()}
     return pa.table({c: pa.array(data[c], types[k]) for c, k in columns})
 
 
