@@ -220,6 +220,13 @@ class Params:
     pilot_readmission_rr: float = 0.70
     pilot_start: dt.date | None = None  # default: the period's midpoint
 
+    # Opt-in unequal access to care (off by default): people of ``access_gap_group`` (a key of
+    # RACE_ETHNICITY_SHARES) have their ambulatory, ED and hospital-stay intensities multiplied
+    # by (1 - access_gap) at equal need, so they use and cost less while being as sick. Models
+    # the mechanism behind the label-choice bias in Obermeyer et al., Science 2019;366:447-53.
+    access_gap: float = 0.0
+    access_gap_group: str = "black"
+
     # Diabetes control: HEDIS 2022 HbA1c > 9% ~ 27% (commercial) to 38% (Medicaid, untested
     # counted as poor); among tested patients ~ 15-25%.
     hba1c_tests_per_visit: float = 0.6

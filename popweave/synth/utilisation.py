@@ -23,7 +23,7 @@ from popweave.synth.codes import (
 from popweave.synth.coverage import MEDICAID, UNINSURED, Coverage
 from popweave.synth.morbidity import Morbidity
 from popweave.synth.params import CONDITIONS, Params
-from popweave.synth.population import People
+from popweave.synth.population import RACE_GROUPS, People
 
 AMBULATORY, EMERGENCY, INPATIENT = 0, 1, 2
 CLASSES = ("ambulatory", "emergency", "inpatient")
@@ -125,6 +125,20 @@ def _age_factor(age: np.ndarray, edges: list[float], values: list[float]) -> np.
     return out
 
 
+def _access(people: People, p: Params) -> np.ndarray:
+    """Per-person multiplier of visit and stay intensities: 1 - ``access_gap`` for the
+    ``access_gap_group``, 1 for everyone else (all ones with the default gap of 0)."""
+    if not 0.0 <= p.access_gap < 1.0:
+        raise ValueError(f"access_gap must be in [0, 1), got {p.access_gap}")
+    if p.access_gap_group not in RACE_GROUPS:
+        raise ValueError(
+            f"access_gap_group {p.access_gap_group!r} is not one of {', '.join(RACE_GROUPS)}"
+        )
+    group = people.race_group == RACE_GROUPS.index(p.access_gap_group)
+    out: np.ndarray = np.where(group, 1.0 - p.access_gap, 1.0)
+    return out
+
+
 def make_encounters(
     rng: np.random.Generator,
     people: People,
@@ -146,6 +160,7 @@ def make_encounters(
     exac_icd = dxc.many([EXACERBATION[c.name] for c in CONDITIONS])
     prov_start, prov_count = practice_providers
     n_practices = len(prov_start)
+    access = _access(people, p)
 
     # Ambulatory visits (NAMCS 2019 age profile, more with chronic conditions).
     lin = (
@@ -156,8 +171,8 @@ def make_encounters(
         - 0.25 * (practice < 0)
     )
     a = v.calibrate_rate(lin, p.ambulatory_per_year, exposure)
-    amb_rate = np.exp(a + lin) / 365.25 * alive_any
-    n_amb = rng.poisson(np.exp(a + lin) * exposure) * alive_any
+    amb_rate = np.exp(a + lin) * access / 365.25 * alive_any
+    n_amb = rng.poisson(np.exp(a + lin) * access * exposure) * alive_any
     amb_person = v.repeat_index(n_amb)
     amb_day = _draw_days(rng, amb_person, lo, hi)
     cond = _pick_condition(rng, morb.has, amb_person)
@@ -178,8 +193,8 @@ def make_encounters(
         + 0.20 * (payer0 == UNINSURED)
     )
     a = v.calibrate_rate(lin, p.ed_per_year, exposure)
-    ed_rate = np.exp(a + lin) / 365.25 * alive_any
-    n_ed = rng.poisson(np.exp(a + lin) * exposure) * alive_any
+    ed_rate = np.exp(a + lin) * access / 365.25 * alive_any
+    n_ed = rng.poisson(np.exp(a + lin) * access * exposure) * alive_any
     ed_person = v.repeat_index(n_ed)
     ed_day = _draw_days(rng, ed_person, lo, hi)
     cond = _pick_condition(rng, morb.has, ed_person)
@@ -199,7 +214,7 @@ def make_encounters(
         + 0.15 * people.dep
     )
     a = v.calibrate_rate(lin, p.inpatient_per_1000 / 1000, exposure)
-    n_ip = rng.poisson(np.exp(a + lin) * exposure) * alive_any
+    n_ip = rng.poisson(np.exp(a + lin) * access * exposure) * alive_any
     ip_person = v.repeat_index(n_ip)
     ip_start = _draw_days(rng, ip_person, lo, hi)
     ip_kind = np.full(len(ip_person), BASE, dtype=np.int8)
