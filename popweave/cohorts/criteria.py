@@ -581,6 +581,27 @@ def _enrolled(node: Located, ctx: Context) -> Any:
     return _persons(spans)
 
 
+def _programme(node: Located, ctx: Context) -> Any:
+    raw = node["programme"]
+    args = raw if isinstance(raw, Located) else None
+    if args is not None:
+        check_keys(args, {"name", "lookback", "window", "ever"}, "programme", ("name",))
+        names = args["name"]
+    else:
+        names = raw
+    wanted = [str(n) for n in (names if isinstance(names, list) else [names])]
+    g = ctx.data.programme_enrollment
+    g = g.filter(g.programme.isin(wanted))
+    if args is not None and any(k in args for k in ("lookback", "window", "ever")):
+        start, end = _window(args, ctx, None)
+    else:
+        start, end = ctx.index, ctx.index
+    active = g.start_date <= end
+    if start is not None:
+        active = active & (g.end_date.isnull() | (g.end_date >= start))
+    return _persons(g.filter(active))
+
+
 def _cohort_ref(node: Located, ctx: Context) -> Any:
     name = str(node["cohort"])
     if name in ctx.stack:
@@ -640,6 +661,7 @@ CRITERIA: dict[str, Callable[[Located, Context], Any]] = {
     "blood_pressure": _blood_pressure,
     "encounter": _encounter,
     "enrolled": _enrolled,
+    "programme": _programme,
     "cohort": _cohort_ref,
     "all_of": _all_of,
     "any_of": _any_of,

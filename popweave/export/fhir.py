@@ -224,6 +224,28 @@ def enrollment(r: Json) -> Json:
     )
 
 
+PROGRAMME_SYSTEM = "https://popweave.org/fhir/CodeSystem/programme"
+
+
+def programme_enrollment(r: Json) -> Json:
+    end = r.get("end_date")
+    return _clean(
+        {
+            "resourceType": "EpisodeOfCare",
+            "id": r["programme_enrollment_id"],
+            "status": "finished" if end is not None else "active",
+            "type": [
+                {
+                    "coding": [{"system": PROGRAMME_SYSTEM, "code": r["programme"]}],
+                    "text": r["programme"],
+                }
+            ],
+            "patient": _ref("Patient", r["person_id"]),
+            "period": _clean({"start": r["start_date"], "end": end}),
+        }
+    )
+
+
 def encounter(r: Json) -> Json:
     cls = r["encounter_class"]
     code = CLASS_CODE.get(cls, "AMB")
@@ -455,6 +477,7 @@ TABLE_RESOURCES: dict[str, tuple[str, Callable[[Json], Json]]] = {
     "provider": ("Practitioner", provider),
     "person": ("Patient", person),
     "enrollment": ("Coverage", enrollment),
+    "programme_enrollment": ("EpisodeOfCare", programme_enrollment),
     "encounter": ("Encounter", encounter),
     "condition": ("Condition", condition),
     "procedure": ("Procedure", procedure),

@@ -5,6 +5,7 @@ layout) and, after them, upper-case columns for canonical data Synthea has no pl
 :mod:`popweave.ingest.synthea` reads back, so export and import are a lossless round trip:
 
 * ``popweave_area.csv``: the ``area`` table (Synthea has none), columns upper-cased.
+* ``popweave_programme_enrollment.csv``: programme memberships (Synthea has none), likewise.
 * ``organizations.csv`` (practices) + ``AREA_ID``, ``HOURS_PER_WEEK``, ``EVENING_HOURS``,
   ``COORDINATORS``, ``COORDINATOR_CAPACITY``; ``providers.csv``.
 * ``patients.csv`` + ``LANGUAGE``, ``AREA_ID``, ``PCP``, ``PRACTICE``. Sex, race and
@@ -42,7 +43,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from popweave.export.base import Exporter, register
-from popweave.ingest.synthea import AREA_COLUMNS
+from popweave.ingest.synthea import AREA_COLUMNS, PROGRAMME_COLUMNS
 from popweave.warehouse import Engine
 
 CHUNK_ROWS = 200_000
@@ -208,6 +209,16 @@ class SyntheaExporter(Exporter):
                 "enrollment",
                 [("payer_transitions.csv", [*PAYER_TRANSITIONS, "Id", "PLAN"], _transition)],
             )
+            emit(
+                "programme_enrollment",
+                [
+                    (
+                        "popweave_programme_enrollment.csv",
+                        [c.upper() for c in PROGRAMME_COLUMNS],
+                        _programme,
+                    )
+                ],
+            )
             emit("encounter", [("encounters.csv", [*ENCOUNTERS, *ENCOUNTER_EXTRA], _encounter)])
             emit("condition", [("conditions.csv", [*CONDITIONS, *CONDITION_EXTRA], _condition)])
             emit("procedure", [("procedures.csv", [*PROCEDURES, "Id"], _procedure)])
@@ -289,6 +300,10 @@ LINE_EXTRA = ["LINE_NUMBER", "CODE_SYSTEM", "DIAGNOSIS_CODE", "POS", "PAYER", "P
 
 def _area(t: pa.Table) -> tuple[Cols, int]:
     return {c.upper(): _s(t[c]) for c in AREA_COLUMNS}, t.num_rows
+
+
+def _programme(t: pa.Table) -> tuple[Cols, int]:
+    return {c.upper(): _s(t[c]) for c in PROGRAMME_COLUMNS}, t.num_rows
 
 
 def _org(t: pa.Table) -> tuple[Cols, int]:

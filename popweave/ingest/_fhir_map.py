@@ -118,6 +118,7 @@ RESOURCE_TABLE: dict[str, str] = {
     "Practitioner": "provider",
     "Patient": "person",
     "Coverage": "enrollment",
+    "EpisodeOfCare": "programme_enrollment",
     "Encounter": "encounter",
     "Condition": "condition",
     "Observation": "observation",
@@ -137,6 +138,7 @@ LEVEL: dict[str, int] = {
     "Practitioner": 3,
     "Patient": 4,
     "Coverage": 5,
+    "EpisodeOfCare": 5,
     "Encounter": 5,
     "Condition": 6,
     "Observation": 6,
@@ -153,6 +155,7 @@ LEVELS = max(LEVEL.values()) + 1
 
 SUBJECT: dict[str, str] = {
     "Coverage": "beneficiary",
+    "EpisodeOfCare": "patient",
     "Encounter": "subject",
     "Condition": "subject",
     "Observation": "subject",
@@ -318,6 +321,7 @@ class Mapper:
             "Practitioner": self.practitioner,
             "Patient": self.patient,
             "Coverage": self.coverage,
+            "EpisodeOfCare": self.episode_of_care,
             "Encounter": self.encounter,
             "Condition": self.condition,
             "Observation": self.observation,
@@ -567,6 +571,20 @@ class Mapper:
                 file,
                 line,
             )
+        )
+
+    def episode_of_care(self, r: Json, file: str, line: int) -> None:
+        """A programme membership: the programme is the first type's code (or its text)."""
+        rid = self.rid(r)
+        pid = self.subject(r, "patient")
+        programme = None
+        for t in r.get("type") or ():
+            programme = pick_code(t) or (txt(t.get("text")) if isinstance(t, dict) else None)
+            if programme:
+                break
+        period = r.get("period") or {}
+        self.rows["programme_enrollment"].append(
+            (rid, pid, programme, date(period.get("start")), date(period.get("end")), file, line)
         )
 
     # -- events -------------------------------------------------------------------------

@@ -5,7 +5,8 @@ Reads ``organizations`` (-> ``practice``), ``providers`` (-> ``provider``), ``pa
 ``conditions``, ``procedures``, ``medications`` and ``immunizations`` (-> ``medication`` with
 code system CVX), ``observations`` and ``claims`` with ``claims_transactions``
 (-> ``claim_line``), each when present, plus the files popweave's own Synthea export adds
-(``popweave_area.csv`` -> ``area``).
+(``popweave_area.csv`` -> ``area``, ``popweave_programme_enrollment.csv`` ->
+``programme_enrollment``).
 
 Columns are matched by header name, case-insensitively; missing optional columns are empty
 and unknown columns ignored, so Synthea v2 and v3 layouts both load (payer_transitions with
@@ -87,6 +88,7 @@ _NULL = pa.scalar(None, STR)
 
 FILES = (
     "popweave_area",
+    "popweave_programme_enrollment",
     "organizations",
     "providers",
     "patients",
@@ -104,6 +106,8 @@ FILES = (
 """The files read, in load order (referenced tables first)."""
 
 AREA_COLUMNS = tuple(TABLES["area"].column_names)
+PROGRAMME_COLUMNS = tuple(TABLES["programme_enrollment"].column_names)
+"""Columns of ``popweave_programme_enrollment.csv`` (upper-cased in the file)."""
 
 SEX = {"m": "male", "f": "female", "male": "male", "female": "female"}
 RACE = {
@@ -390,6 +394,9 @@ class SyntheaImporter(Importer):
         yield from self._generic("patients", "person", self._person)
         self._read_payers()
         yield from self._generic("payer_transitions", "enrollment", self._enrollment)
+        yield from self._generic(
+            "popweave_programme_enrollment", "programme_enrollment", self._programme
+        )
         yield from self._generic("encounters", "encounter", self._encounter)
         yield from self._generic("conditions", "condition", self._condition)
         yield from self._generic("procedures", "procedure", self._procedure)
@@ -401,6 +408,10 @@ class SyntheaImporter(Importer):
     @staticmethod
     def _area(b: _Block) -> Built:
         return {c: b.col(c.upper()) for c in AREA_COLUMNS}, []
+
+    @staticmethod
+    def _programme(b: _Block) -> Built:
+        return {c: b.col(c.upper()) for c in PROGRAMME_COLUMNS}, []
 
     @staticmethod
     def _practice(b: _Block) -> Built:

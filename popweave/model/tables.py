@@ -280,6 +280,24 @@ ENROLLMENT = Table(
     ordered=(("start_date", "end_date"),),
 )
 
+PROGRAMME_ENROLLMENT = Table(
+    "programme_enrollment",
+    "Membership of care-management, education or engagement programmes (a pilot, a "
+    "diabetes self-management course): who took part in which programme when.",
+    (
+        _id("programme_enrollment_id", "Identifier of the membership."),
+        _person_ref(),
+        Column(
+            "programme", S, required=True, description="Programme code, e.g. pilot_transitions."
+        ),
+        Column("start_date", D, required=True, not_future=True, not_before=EARLIEST),
+        Column("end_date", D, description="Last day in the programme; empty while ongoing."),
+    ),
+    key=("programme_enrollment_id",),
+    grain="programme membership",
+    ordered=(("start_date", "end_date"),),
+)
+
 ENCOUNTER = Table(
     "encounter",
     "Contacts with the health system: visits, ED visits, hospital stays.",
@@ -427,6 +445,7 @@ CANONICAL: tuple[Table, ...] = (
     PROVIDER,
     PERSON,
     ENROLLMENT,
+    PROGRAMME_ENROLLMENT,
     ENCOUNTER,
     CONDITION,
     PROCEDURE,

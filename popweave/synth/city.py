@@ -54,6 +54,9 @@ from popweave.synth.utilisation import (
 Progress = Callable[[str], None]
 STEPS = ("areas and people", "conditions and coverage", "encounters", "clinical events")
 
+PILOT_PROGRAMME = "pilot_transitions"
+"""Programme code of the pilot's members in ``programme_enrollment``."""
+
 
 @dataclass
 class City:
@@ -88,6 +91,7 @@ class City:
         yield "provider", provider
         yield "person", self._person()
         yield "enrollment", enrollment_table(self.cov, self.people, self.morb.death_day, p)
+        yield "programme_enrollment", self._programme()
         cond_person, cond_j = np.nonzero(self.morb.has)
         builders = (
             ("encounter", self.enc.n, self._encounter),
@@ -118,12 +122,37 @@ class City:
             + self.practices.n_providers
             + self.people.n
             + int((self.cov.state != UNINSURED).sum())  # upper bound of enrolment spans
+            + len(self._pilot_members())
             + self.enc.n
             + int(self.morb.has.sum())
             + self.procs.n
             + self.meds.n
             + self.obs.n
             + claims
+        )
+
+    def _pilot_members(self) -> np.ndarray:
+        """Residents of the pilot area alive on its start date: the pilot is area-wide."""
+        start = v.day(self.params.pilot_start_date)
+        dd = self.morb.death_day
+        alive = (dd < 0) | (dd >= start)
+        born = self.people.birth_day <= start
+        out: np.ndarray = np.flatnonzero((self.people.area == self.pilot_area) & alive & born)
+        return out
+
+    def _programme(self) -> pa.Table:
+        """Programme memberships: everyone in the pilot area from the pilot's start."""
+        who = self._pilot_members()
+        start = v.day(self.params.pilot_start_date)
+        dd = self.morb.death_day[who]
+        return pa.table(
+            {
+                "programme_enrollment_id": v.ids("G", len(who), 1),
+                "person_id": v.take_ids("P", who + 1),
+                "programme": pa.array([PILOT_PROGRAMME] * len(who), pa.string()),
+                "start_date": v.dates(np.full(len(who), start)),
+                "end_date": v.dates(np.where(dd >= 0, dd, start), mask=dd < 0),
+            }
         )
 
     def _person(self) -> pa.Table:
@@ -352,6 +381,9 @@ def _truth(city: City, hba1c: dict[str, Any]) -> dict[str, Any]:
             "start_date": p.pilot_start_date.isoformat(),
             "outcome": "30-day readmission",
             "readmission_rate_ratio": p.pilot_readmission_rr,
+            "programme": PILOT_PROGRAMME,
+            "members_recorded_as": "programme_enrollment rows (programme "
+            f"{PILOT_PROGRAMME}) for every resident alive on the start date",
             "expected_index_stays_exposed": int(pilot_after.sum()),
         },
         "hba1c": hba1c,

@@ -55,6 +55,16 @@ class Pop:
             end_date=end,
         )
 
+    def programme(self, pid: str, name: str, start: str, end: str | None = None) -> None:
+        self.add(
+            "programme_enrollment",
+            programme_enrollment_id=self._id("G"),
+            person_id=pid,
+            programme=name,
+            start_date=start,
+            end_date=end,
+        )
+
     def condition(
         self, pid: str, code: str, onset: str = "2015-03-01", abated: str | None = None
     ) -> None:

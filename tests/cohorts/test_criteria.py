@@ -64,6 +64,8 @@ def population() -> Pop:
         p.encounter("ED3", day, cls="emergency")
     p.person("UNINSURED", enrol=False)
     p.person("MAN", sex="male", birth="2000-01-01")
+    p.programme("MAN", "diabetes_education", "2024-03-01", "2024-05-31")
+    p.programme("ED3", "pilot_transitions", "2024-07-01")
     return p
 
 
@@ -128,6 +130,15 @@ def test_and_or_not(engine: Engine) -> None:
     assert got == {"MAN"}
     assert who(engine, "  - encounter: {class: emergency, count: 3}\n") == {"ED3"}
     assert who(engine, "  - encounter: {class: emergency, count: 4}\n") == set()
+
+
+def test_programme_membership(engine: Engine) -> None:
+    assert who(engine, "  - programme: pilot_transitions\n") == {"ED3"}
+    assert who(engine, "  - programme: diabetes_education\n") == set()  # ended before
+    got = who(engine, "  - programme: {name: diabetes_education, lookback: 1y}\n")
+    assert got == {"MAN"}
+    both = "  - programme: {name: [diabetes_education, pilot_transitions], ever: true}\n"
+    assert who(engine, both) == {"MAN", "ED3"}
 
 
 def test_enrolment(engine: Engine) -> None:
