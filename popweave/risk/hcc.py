@@ -76,7 +76,10 @@ def hcc_factors(diagnoses: Any, people: Any, *, version: str = "v28") -> Any:
     """
     t = _Tables.of(version)
     p = _people(people)
-    final = _final_hccs(diagnoses, p, t)
+    return _factors(_final_hccs(diagnoses, p, t), p, t)
+
+
+def _factors(final: Any, p: Any, t: _Tables) -> Any:
     terms = final.select("person_id", term=final.hcc)
     groups = final.join(t.groups, "hcc").select("person_id", term=ibis._.group).distinct()
     disabled = p.filter(p.disabled).select("person_id", term=ibis.literal("DISABLED"))
@@ -132,9 +135,9 @@ def hcc_scores(
         raise ValueError(f"normalisation must be positive, got {normalisation}")
     t = _Tables.of(version)
     p = _people(people)
-    f = hcc_factors(diagnoses, people, version=version)
-    sums = f.group_by("person_id").aggregate(score=f.coefficient.sum())
     final = _final_hccs(diagnoses, p, t)
+    f = _factors(final, p, t)
+    sums = f.group_by("person_id").aggregate(score=f.coefficient.sum())
     number = final.hcc.substr(3).cast("int32")
     hccs = final.group_by("person_id").aggregate(
         hccs=final.hcc.group_concat(",", order_by=number), hcc_count=final.hcc.count()
@@ -273,7 +276,7 @@ def _people(people: Any) -> Any:
 
 def _final_hccs(diagnoses: Any, p: Any, t: _Tables) -> Any:
     """``person_id, hcc`` after edits, the V28 heart rule and hierarchies."""
-    dx = code_table(diagnoses).distinct()
+    dx = code_table(diagnoses)
     who = p.select("person_id", "age", person_sex=p.sex)
     e = dx.join(t.edits, "code").join(who, "person_id")
     applies = (

@@ -1,0 +1,80 @@
+"""Throughput of popweave's CMS-HCC and Charlson / Elixhauser scoring against the peers
+hccpy and comorbidipy, on the same synthetic patients in one run.
+
+    .venv/bin/python benchmarks/risk_scores.py [--people 100000] [--peer-people 20000]
+
+popweave scores every patient in DuckDB (diagnoses and people loaded into an in-memory
+database first, not timed; the query result fetched into pandas, timed). The peers run on
+``--peer-people`` of the same patients (their rates do not depend on the count) and their
+rates are compared per patient. Targets: HCC >= 100x hccpy, comorbidity >= 20x comorbidipy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ibis
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from popweave.risk.comorbidity import charlson, elixhauser
+from popweave.risk.hcc import hcc_scores
+from tests.risk import peers
+
+
+def timed(fn: Callable[[], Any], repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--people", type=int, default=100_000)
+    ap.add_argument("--peer-people", type=int, default=20_000)
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    people, dx = peers.patients(args.people, seed=3)
+    con = ibis.duckdb.connect()
+    d = con.create_table("dx", dx)
+    p = con.create_table("people", people)
+    n = args.people
+    few = people.head(args.peer_people)
+    few_dx = dx[dx.person_id.isin(set(few.person_id))]
+    m = len(few)
+    print(f"{n:,} patients, {len(dx):,} diagnoses (peers: {m:,} patients, {len(few_dx):,})")
+
+    rows = []
+    for version in ("24", "28"):
+        ours = timed(lambda v=version: hcc_scores(d, p, version=f"v{v}").to_pyarrow())  # type: ignore[misc]
+        peer = timed(lambda v=version: peers.hccpy_profiles(few, few_dx, v), repeat=1)  # type: ignore[misc]
+        rows.append((f"CMS-HCC V{version}", n / ours, m / peer, "hccpy", 100))
+    for name, ours_fn, score, weighting in (
+        ("Charlson (Quan 2011)", lambda: charlson(d).to_pyarrow(), "charlson", "quan"),
+        ("Elixhauser (van Walraven)", lambda: elixhauser(d).to_pyarrow(), "elixhauser", "vw"),
+    ):
+        ours = timed(ours_fn)
+        peer = timed(lambda s=score, w=weighting: peers.comorbidipy_scores(few_dx, s, w), 1)  # type: ignore[misc]
+        rows.append((name, n / ours, m / peer, "comorbidipy", 20))
+    print(f"{'score':28} {'popweave/s':>12} {'peer/s':>10} {'peer':12} {'ratio':>8}  target")
+    ok = True
+    for name, ours_rate, peer_rate, peer_name, target in rows:
+        ratio = ours_rate / peer_rate
+        ok &= ratio >= target
+        print(
+            f"{name:28} {ours_rate:12,.0f} {peer_rate:10,.0f} {peer_name:12} {ratio:7.1f}x"
+            f"  >= {target}x {'met' if ratio >= target else 'NOT met'}"
+        )
+    print("all targets met" if ok else "some targets not met")
+
+
+if __name__ == "__main__":
+    main()
