@@ -117,7 +117,10 @@ hospice AS (
 ),
 frail AS (
   SELECT person_id FROM dx
-  WHERE code IN ({frail_icd}) AND d BETWEEN DATE '{S2}' AND DATE '{E}'
+  WHERE code IN ({frail_icd}) AND d BETWEEN DATE '{S}' AND DATE '{E}'
+  INTERSECT
+  SELECT person_id FROM dx
+  WHERE code IN ({advanced_icd}) AND d BETWEEN DATE '{S2}' AND DATE '{E}'
 ),
 a1c AS (
   SELECT person_id, date, value_num FROM observation
@@ -150,7 +153,8 @@ def _in(codes: list[str]) -> str:
 def hand_sql(period: Period) -> str:
     diabetes = valueset("diabetes")
     hospice = valueset("hospice_palliative")
-    frail = valueset("advanced_illness_frailty")
+    frail = valueset("frailty")
+    advanced = valueset("advanced_illness")
     proc = [c for s in hospice.systems() if s != "ICD10CM" for c in hospice.codes_for(s)]
     s2 = period.start.replace(year=period.start.year - 1)
     return HBA1C_SQL.format(
@@ -163,6 +167,7 @@ def hand_sql(period: Period) -> str:
         hospice_icd=_in(hospice.codes_for("ICD10CM")),
         hospice_proc=_in(proc),
         frail_icd=_in(frail.codes_for("ICD10CM")),
+        advanced_icd=_in(advanced.codes_for("ICD10CM")),
         a1c=_in(valueset("hba1c_result").codes_for("LOINC")),
     )
 

@@ -38,7 +38,8 @@ hospice_palliative:
 frailty_advanced_illness:
   all_of:
     - age: {min: 66}
-    - diagnosis: {valueset: advanced_illness_frailty, lookback: 2y}
+    - diagnosis: {valueset: frailty, window: period}
+    - diagnosis: {valueset: advanced_illness, lookback: 2y}
 """
 
 

@@ -82,10 +82,17 @@ def population() -> Pop:
     diabetic(p, "HOSPICE_2023")  # palliative care before the period: not excluded
     p.encounter("HOSPICE_2023", "2023-12-31", dx="Z51.5")
     diabetic(p, "DIED", death="2024-12-30")  # covered to E in the data, died in the period
-    diabetic(p, "FRAIL66", birth="1958-12-31")  # 66 on E with advanced illness and frailty
+    diabetic(p, "FRAIL66", birth="1958-12-31")  # 66 on E, frail, advanced illness last year
     p.encounter("FRAIL66", "2024-04-04", dx="R54")
-    diabetic(p, "FRAIL65", birth="1959-01-01")  # 65 on E: the frailty exclusion needs 66+
+    p.encounter("FRAIL66", "2023-02-02", dx="G30.9")
+    diabetic(p, "FRAIL65", birth="1959-01-01")  # 65 on E: the exclusion needs 66+
     p.encounter("FRAIL65", "2024-04-04", dx="R54")
+    p.encounter("FRAIL65", "2024-04-04", dx="G30.9")
+    diabetic(p, "FRAIL_ONLY", birth="1950-01-01")  # frail without advanced illness: counted
+    p.encounter("FRAIL_ONLY", "2024-04-04", dx="R54")
+    diabetic(p, "FRAIL_LAST_YEAR", birth="1950-01-01")  # frailty must be in the period
+    p.encounter("FRAIL_LAST_YEAR", "2023-12-31", dx="R54")
+    p.encounter("FRAIL_LAST_YEAR", "2024-02-02", dx="G30.9")
     # -- eye exam ----------------------------------------------------------------------------
     diabetic(p, "EYE_IN")
     p.procedure("EYE_IN", "2024-12-31", "92250")
@@ -211,6 +218,8 @@ def test_exclusions_win_over_the_numerator(run: measures.MeasureRun) -> None:
     assert flags(run, "hba1c_poor_control", "DIED")[:2] == (True, "died_in_period")
     assert flags(run, "hba1c_poor_control", "FRAIL66")[:2] == (True, "frailty_advanced_illness")
     assert flags(run, "hba1c_poor_control", "FRAIL65")[:2] == (False, None)
+    assert flags(run, "hba1c_poor_control", "FRAIL_ONLY")[:2] == (False, None)
+    assert flags(run, "hba1c_poor_control", "FRAIL_LAST_YEAR")[:2] == (False, None)
     gaps = run.gaps("hba1c_poor_control")
     assert "HOSPICE" not in set(gaps.person_id)
     assert "A1C_NONE" in set(gaps.person_id)
