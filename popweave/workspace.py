@@ -81,6 +81,8 @@ class Workspace:
         root: Path | str,
         engine_url: str = DEFAULT_ENGINE,
         prepare: Callable[[Workspace], None] | None = None,
+        *,
+        care_store: bool | None = None,
     ) -> Workspace:
         """Create a workspace at ``root`` atomically: all of it appears, or nothing does.
 
@@ -88,6 +90,9 @@ class Workspace:
         a failure (or a crash) never leaves a half-made workspace; the hidden folder is
         removed on any error. ``prepare`` runs on the hidden folder's workspace before the
         rename (e.g. to create the warehouse); if it fails, nothing appears.
+        ``care_store`` creates the care store (``care.sqlite``, migrated) in the same step;
+        by default it is created when ``prepare`` is given (a full ``popweave init``), so
+        ``Workspace.init(root)`` alone makes only the settings and folders.
         """
         root = Path(root).expanduser().resolve()
         _check_engine_url(engine_url, None)
@@ -119,8 +124,14 @@ class Workspace:
             (tmp / "quarantine").mkdir()
             (tmp / "reports").mkdir()
             (tmp / CONFIG).write_text(_config_text(engine_url, DEFAULT_CARE), encoding="utf-8")
+            staged = cls(tmp, engine_url, DEFAULT_CARE)
             if prepare is not None:
-                prepare(cls(tmp, engine_url, DEFAULT_CARE))
+                prepare(staged)
+            if care_store or (care_store is None and prepare is not None):
+                # Imported here: the care layer builds on this module, not the reverse.
+                from popweave.care.store import open_store
+
+                open_store(staged).close()
             # rename(2) replaces an empty folder and fails on a non-empty one, atomically.
             os.rename(tmp, root)
         except BaseException as exc:

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The whole check: lint (ruff format, ruff check, mypy) and the test suite (pytest).
 #
-#   scripts/test.sh                  Java for PySpark, the venv, lint, then pytest
+#   scripts/test.sh                  Java for PySpark, PostgreSQL, the venv, lint, then pytest
 #   scripts/test.sh --lint-only      the venv and lint only (`make lint`)
-#   scripts/test.sh --no-lint        Java, the venv and pytest only
+#   scripts/test.sh --no-lint        Java, PostgreSQL, the venv and pytest only
 #   scripts/test.sh [...] ARGS       any further arguments go to pytest (e.g. -k cli -x)
 #
 # Environment: JUNIT_XML=path writes a JUnit XML report of the pytest run;
@@ -45,8 +45,19 @@ ensure_java() {
     command -v java >/dev/null 2>&1 || die "Java was installed but java is not on PATH"
 }
 
+# PostgreSQL for the care-store tests (they start a throwaway cluster of their own).
+ensure_postgres() {
+    if compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || command -v initdb >/dev/null 2>&1; then
+        return 0
+    fi
+    say "installing PostgreSQL for the care-store tests (postgresql)"
+    apt_install postgresql
+    compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || die "PostgreSQL was installed but initdb is missing"
+}
+
 if [ "$tests" -eq 1 ]; then
     ensure_java
+    ensure_postgres
 fi
 ensure_venv
 say "installing popweave with its dev dependencies into $VENV"

@@ -1,0 +1,1 @@
+"""Alembic migrations of the care store (run by popweave.care.store.upgrade)."""
