@@ -17,6 +17,7 @@ from popweave.cli_cohorts import cohort_app
 from popweave.cli_common import DEFAULT_WORKSPACE, WorkspaceOpt, console, err, friendly
 from popweave.cli_equity import equity_app, evaluate_app, trend_app
 from popweave.cli_measures import run_app
+from popweave.cli_outreach import outreach_app
 from popweave.cli_risk import risk
 from popweave.errors import PopweaveError, WorkspaceError
 from popweave.workspace import DEFAULT_ENGINE, Workspace
@@ -321,6 +322,7 @@ app.add_typer(run_app, name="run")
 app.add_typer(equity_app)
 app.add_typer(trend_app)
 app.add_typer(evaluate_app)
+app.add_typer(outreach_app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

@@ -1,0 +1,102 @@
+"""`popweave worklist`: who to reach out to first, and why."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table as RichTable
+
+from popweave.cli_common import DEFAULT_WORKSPACE, WorkspaceOpt, console, friendly
+from popweave.errors import PopweaveError
+from popweave.workspace import Workspace
+
+outreach_app = typer.Typer(help="Outreach worklists, coordinator assignment, clinic capacity.")
+
+
+def _date(text: str | None, option: str) -> dt.date | None:
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise PopweaveError(f"{option} {text!r} is not a date; expected YYYY-MM-DD") from None
+
+
+def _s(v: Any) -> str:
+    return "" if v is None or (isinstance(v, float) and v != v) else str(v)
+
+
+def _weights(path: Path | None) -> Any:
+    from popweave.outreach.worklist import Weights
+
+    return Weights.load(path) if path else Weights()
+
+
+@outreach_app.command("worklist")
+@friendly
+def worklist(
+    top: Annotated[int, typer.Option(help="How many people to print.")] = 50,
+    practice: Annotated[
+        list[str] | None, typer.Option(help="Only this practice's patients (repeatable).")
+    ] = None,
+    area: Annotated[list[str] | None, typer.Option(help="Only this area (repeatable).")] = None,
+    coordinator: Annotated[
+        str | None, typer.Option(help="Only this coordinator's panel (from popweave assign).")
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Date YYYY-MM-DD (default: the last day with an encounter)."),
+    ] = None,
+    period: Annotated[
+        str | None, typer.Option(help="Care-gap period (default: the latest in care_gap).")
+    ] = None,
+    weights: Annotated[
+        Path | None, typer.Option(help="YAML file of weights (see docs/outreach.md).")
+    ] = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+) -> None:
+    """Prioritised outreach worklist: risk tier, open care gaps, a discharge with no
+    follow-up and social needs, with the reasons. Writes table outreach_worklist."""
+    from popweave.outreach.worklist import WORKLIST_TABLE, save_worklist
+    from popweave.warehouse import open_workspace_engine
+
+    if top < 1:
+        raise PopweaveError("--top must be at least 1")
+    w = _weights(weights)
+    ws = Workspace.open(workspace)
+    with open_workspace_engine(ws) as eng:
+        missing = [n for n in ("risk_score", "care_gap") if not eng.has_table(n)]
+        d, n = save_worklist(eng, as_of=_date(as_of, "--as-of"), period=period, weights=w)
+        t = eng.table(WORKLIST_TABLE)
+        t = t.filter(t.as_of == d)
+        if practice:
+            t = t.filter(t.practice_id.isin(practice))
+        if area:
+            t = t.filter(t.area_id.isin(area))
+        if coordinator:
+            from popweave.outreach.worklist import worklist_expr
+
+            t = worklist_expr(eng, as_of=d, period=period, weights=w, coordinator=coordinator)
+        shown = t.order_by([t.priority.desc(), t.person_id]).limit(top).execute()
+    for name in missing:
+        hint = "popweave run risk" if name == "risk_score" else "popweave run measures"
+        console.print(f"[yellow]note:[/] no {name} table yet, so it adds no points ({hint}).")
+    rt = RichTable(title=f"Outreach worklist on {d}: {n:,} people with a reason")
+    for col, just in (("#", "right"), ("person", "left"), ("practice", "left"), ("area", "left")):
+        rt.add_column(col, justify=just)  # type: ignore[arg-type]
+    rt.add_column("priority", justify="right")
+    rt.add_column("why")
+    for i, r in enumerate(shown.itertuples(), 1):
+        rt.add_row(
+            str(i),
+            str(r.person_id),
+            _s(r.practice_id),
+            _s(r.area_id),
+            f"{r.priority:.1f}",
+            str(r.reason),
+        )
+    console.print(rt)
+    console.print(f"Stored in the warehouse: {WORKLIST_TABLE} (as_of {d}).")
