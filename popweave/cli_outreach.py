@@ -100,3 +100,86 @@ def worklist(
         )
     console.print(rt)
     console.print(f"Stored in the warehouse: {WORKLIST_TABLE} (as_of {d}).")
+
+
+@outreach_app.command("assign")
+@friendly
+def assign(
+    roster: Annotated[
+        Path | None,
+        typer.Option(
+            help="Roster CSV: coordinator_id, languages (en;es), areas (A1;A2), caseload "
+            "[, practice_id, lat, lon]. Default: made from the practice table."
+        ),
+    ] = None,
+    per_practice: Annotated[
+        int | None, typer.Option(help="Synthetic roster: coordinators per practice.")
+    ] = None,
+    caseload: Annotated[
+        int | None, typer.Option(help="Synthetic roster: patients per coordinator.")
+    ] = None,
+    top: Annotated[
+        int | None,
+        typer.Option(help="Assign the top N of the worklist (default: twice the caseloads)."),
+    ] = None,
+    km_cost: Annotated[float, typer.Option(help="Priority points lost per km of travel.")] = 2.0,
+    required_language: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Only these languages must be spoken by the coordinator (repeatable; "
+            "default: every language)."
+        ),
+    ] = None,
+    method: Annotated[str, typer.Option(help="optimal (min-cost flow) or greedy.")] = "optimal",
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Worklist date YYYY-MM-DD.")] = None,
+    weights: Annotated[Path | None, typer.Option(help="YAML file of worklist weights.")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+) -> None:
+    """Assign worklist patients to care coordinators within caseloads, languages and areas
+    (maximising priority served minus travel). Writes table outreach_assignment."""
+    from popweave.outreach.assign import Costs, assign_worklist
+    from popweave.outreach.roster import load_roster, synthetic_roster
+    from popweave.outreach.worklist import ASSIGNMENT_TABLE
+    from popweave.warehouse import open_workspace_engine
+
+    costs = Costs(
+        km_cost=km_cost,
+        required_languages=frozenset(required_language) if required_language else None,
+    )
+    ws = Workspace.open(workspace)
+    with open_workspace_engine(ws) as eng:
+        if roster is not None:
+            ros = load_roster(roster, eng)
+        else:
+            ros = synthetic_roster(eng, per_practice=per_practice, caseload=caseload)
+        a = assign_worklist(
+            eng,
+            roster=ros,
+            top=top,
+            costs=costs,
+            method=method,
+            as_of=_date(as_of, "--as-of"),
+            weights=_weights(weights),
+        )
+    console.print(
+        f"{a.method}: {a.assigned:,} of {a.patients:,} patients assigned to {len(ros)} "
+        f"coordinators ({int(ros.caseload.sum()):,} places) in {a.seconds:.2f} s; objective "
+        f"(priority served minus costs) {a.objective:,.1f}, priority served "
+        f"{a.priority_served:,.1f}, mean travel {a.table.distance_km.mean():.2f} km."
+    )
+    rt = RichTable(title="Caseloads")
+    for col in ("coordinator", "languages", "areas", "patients", "caseload"):
+        rt.add_column(col, justify="right" if col in ("patients", "caseload") else "left")
+    cols = zip(ros.coordinator_id, ros.languages, ros.areas, ros.caseload, strict=True)
+    for k, langs, covered, cap in cols:
+        langs_: frozenset[str] = langs
+        covered_: frozenset[str] = covered
+        rt.add_row(
+            str(k),
+            ",".join(sorted(langs_)),
+            str(len(covered_)),
+            str(int(a.loads.get(k, 0))),
+            str(cap),
+        )
+    console.print(rt)
+    console.print(f"Stored in the warehouse: {ASSIGNMENT_TABLE}.")

@@ -79,3 +79,16 @@ def test_command_prints_the_top(hand_ws: Workspace) -> None:
         assert con.sql(f"SELECT count(*) FROM {WORKLIST_TABLE}").fetchall()[0][0] == 5
     bad = cli("worklist", "--weights", root / "nope.yaml", "-w", root, cwd=root.parent)
     assert bad.returncode == 2 and "cannot read worklist weights" in bad.stderr
+
+
+def test_assign_command_and_panels(hand_ws: Workspace) -> None:
+    root = Path(hand_ws.root)
+    res = cli("assign", "-w", root, cwd=root.parent)
+    assert res.returncode == 0, res.stderr
+    # Without centroids each practice's coordinator covers the practice's own area only.
+    assert "optimal:" in res.stdout and "outreach_assignment" in res.stdout
+    with duckdb.connect(str(root / "warehouse.duckdb"), read_only=True) as con:
+        rows = con.sql("SELECT person_id, coordinator_id FROM outreach_assignment").fetchall()
+    assert ("P3", "C2-K1") in rows and ("P2", "C1-K1") in rows
+    bad = cli("assign", "--method", "best", "-w", root, cwd=root.parent)
+    assert bad.returncode == 2 and "unknown method 'best'" in bad.stderr
