@@ -183,3 +183,43 @@ def assign(
         )
     console.print(rt)
     console.print(f"Stored in the warehouse: {ASSIGNMENT_TABLE}.")
+
+
+@outreach_app.command("clinics")
+@friendly
+def clinics(
+    top: Annotated[int, typer.Option(help="How many recommendations to print.")] = 20,
+    as_of: Annotated[str | None, typer.Option("--as-of", help="Worklist date YYYY-MM-DD.")] = None,
+    weights: Annotated[Path | None, typer.Option(help="YAML file of worklist weights.")] = None,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+) -> None:
+    """Which clinics should get another coordinator or longer hours: need on the worklist
+    against capacity, ranked, with the reason. Writes table outreach_clinic."""
+    import pyarrow as pa
+
+    from popweave.outreach.clinics import CLINIC_TABLE, recommend
+    from popweave.outreach.worklist import default_as_of
+    from popweave.warehouse import open_workspace_engine
+
+    ws = Workspace.open(workspace)
+    with open_workspace_engine(ws) as eng:
+        d = _date(as_of, "--as-of") or default_as_of(eng)
+        df = recommend(eng, as_of=d, weights=_weights(weights)).execute()
+        out = df.copy()
+        out.insert(0, "as_of", d)
+        eng.save_result(
+            CLINIC_TABLE, pa.Table.from_pandas(out, preserve_index=False), replace={"as_of": d}
+        )
+    rt = RichTable(title=f"Clinic capacity recommendations on {d}")
+    for col in ("#", "practice", "recommendation", "score", "why"):
+        rt.add_column(col, justify="right" if col in ("#", "score") else "left")
+    for r in df.head(top).itertuples():
+        rt.add_row(
+            str(r.rank),
+            f"{r.practice_id} {r.name}",
+            str(r.recommendation),
+            f"{r.score:,.0f}",
+            str(r.reason),
+        )
+    console.print(rt)
+    console.print(f"Stored in the warehouse: {CLINIC_TABLE}.")
