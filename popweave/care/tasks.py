@@ -215,7 +215,8 @@ def list_tasks(
             action="read",
             op="list_tasks",
             entity="task",
-            rows=[(t.person_id, t.id) for t in out],
+            # An empty result is a search all the same: one event without a patient.
+            rows=[(t.person_id, t.id) for t in out] or [(None, None)],
             reason=reason,
         )
         return [TaskView.of(t) for t in out]

@@ -46,20 +46,25 @@ def assign_panel(
     start_date: dt.date | None = None,
     end_date: dt.date | None = None,
 ) -> int:
-    """Put a user on a patient's care team (and so the patient on the user's panel)."""
+    """Put a user on a patient's care team (and so the patient on the user's panel); returns
+    the assignment's id."""
     role = TeamRole(team_role)
     with store.begin() as s:
         _guard.require_op(s, actor, Operation.ASSIGN_PANEL, reason=reason)
         if s.get(User, user_id) is None:
             raise _guard.NotFound(f"no user with id {user_id}")
-        a = PanelAssignment(
-            user_id=user_id,
-            person_id=person_id,
-            team_role=role.value,
-            start_date=start_date,
-            end_date=end_date,
+        a = s.scalar(
+            select(PanelAssignment).where(
+                PanelAssignment.user_id == user_id,
+                PanelAssignment.person_id == person_id,
+                PanelAssignment.team_role == role.value,
+            )
         )
-        s.add(a)
+        if a is None:
+            a = PanelAssignment(user_id=user_id, person_id=person_id, team_role=role.value)
+            s.add(a)
+        # Assigning again (e.g. after the assignment ended) sets the new dates.
+        a.start_date, a.end_date = start_date, end_date
         s.flush()
         _guard.audited(
             s,
