@@ -202,13 +202,14 @@ def _needs(data: Data, as_of: dt.date, w: Weights) -> Any:
     o = o.filter((o.code_system == "LOINC") & o.code.isin(allc) & o.date.between(start, as_of))
     need = ibis.cases(*((o.code.isin(codes[n]), n) for n in needs), else_=None)
     o = o.mutate(_need=need, _yes=o.value_code.isin(yes).fill_null(False))
-    win = ibis.window(
-        group_by=[o.person_id, o._need], order_by=[o.date.desc(), o.observation_id.desc()]
+    # The latest answer per question, by one aggregate (no window): positive when a positive
+    # answer was given on the latest day a question was answered.
+    last = o.group_by(["person_id", "_need"]).aggregate(
+        _last=o.date.max(), _last_yes=o.date.max(where=o._yes)
     )
-    o = o.mutate(_rn=ibis.row_number().over(win))
-    o = o.filter(o._rn == 0)
-    return o.group_by("person_id").aggregate(
-        **{f"{n}_need": ((o._need == n) & o._yes).any() for n in needs}
+    pos = last._last_yes.notnull() & (last._last_yes == last._last)
+    return last.group_by("person_id").aggregate(
+        **{f"{n}_need": ((last._need == n) & pos).any() for n in needs}
     )
 
 
