@@ -13,6 +13,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
+from popweave.cli_care import care_app, users_app
 from popweave.cli_cohorts import cohort_app
 from popweave.cli_common import DEFAULT_WORKSPACE, WorkspaceOpt, console, err, friendly
 from popweave.cli_equity import equity_app, evaluate_app, trend_app
@@ -323,6 +324,8 @@ app.add_typer(equity_app)
 app.add_typer(trend_app)
 app.add_typer(evaluate_app)
 app.add_typer(outreach_app)
+app.add_typer(care_app)
+app.add_typer(users_app)
 
 if __name__ == "__main__":  # pragma: no cover
     app()
