@@ -6,10 +6,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
-from popweave.cli_common import DEFAULT_WORKSPACE, WorkspaceOpt, console, err, friendly
+from popweave.cli_common import DEFAULT_WORKSPACE, WorkspaceOpt, console, friendly, spinner
 from popweave.workspace import Workspace
 
 run_app = typer.Typer(
@@ -40,13 +39,7 @@ def measures(
     folders = (specs,) if specs else ()
     with (
         open_workspace_engine(ws) as eng,
-        Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as bar,
+        spinner() as bar,
     ):
         task = bar.add_task("measures", total=None)
         res = m.run(

@@ -6,10 +6,9 @@ import datetime as dt
 from typing import Annotated
 
 import typer
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table as RichTable
 
-from popweave.cli_common import DEFAULT_WORKSPACE, WorkspaceOpt, console, err, friendly
+from popweave.cli_common import DEFAULT_WORKSPACE, WorkspaceOpt, console, friendly, spinner
 from popweave.errors import PopweaveError
 from popweave.workspace import Workspace
 
@@ -50,13 +49,7 @@ def risk(
     ws = Workspace.open(workspace)
     with (
         open_workspace_engine(ws) as eng,
-        Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        ) as bar,
+        spinner() as bar,
     ):
         task = bar.add_task("risk", total=None)
         r = risk_run(

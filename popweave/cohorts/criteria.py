@@ -220,6 +220,15 @@ def _args(node: Located, key: str) -> Located:
     return args
 
 
+def _short_or_long(node: Located, key: str, main: str) -> tuple[Located | None, Any]:
+    """``key: VALUE`` or ``key: {main: VALUE, lookback|window|ever: ...}`` -> (options, VALUE)."""
+    raw = node[key]
+    if not isinstance(raw, Located):
+        return None, raw
+    check_keys(raw, {main, "lookback", "window", "ever"}, key, (main,))
+    return raw, raw[main]
+
+
 def _persons(expr: Any) -> Any:
     return expr.select("person_id").distinct()
 
@@ -310,13 +319,7 @@ def _died(node: Located, ctx: Context) -> Any:
 def _social_need(node: Located, ctx: Context) -> Any:
     from popweave.terminology.valuesets import valueset
 
-    raw = node["social_need"]
-    args = raw if isinstance(raw, Located) else None
-    if args is not None:
-        check_keys(args, {"need", "lookback", "window", "ever"}, "social_need", ("need",))
-        need = args["need"]
-    else:
-        need = raw
+    args, need = _short_or_long(node, "social_need", "need")
     needs = _values(need, args or node, "need" if args else "social_need", SOCIAL_NEEDS)
     start, end = (
         _window(args, ctx, "2y")
@@ -582,13 +585,7 @@ def _enrolled(node: Located, ctx: Context) -> Any:
 
 
 def _programme(node: Located, ctx: Context) -> Any:
-    raw = node["programme"]
-    args = raw if isinstance(raw, Located) else None
-    if args is not None:
-        check_keys(args, {"name", "lookback", "window", "ever"}, "programme", ("name",))
-        names = args["name"]
-    else:
-        names = raw
+    args, names = _short_or_long(node, "programme", "name")
     wanted = [str(n) for n in (names if isinstance(names, list) else [names])]
     g = ctx.data.programme_enrollment
     g = g.filter(g.programme.isin(wanted))
