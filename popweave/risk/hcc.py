@@ -19,14 +19,17 @@ parameters (CMS publishes them per payment year).
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from functools import cache
 from typing import Any
 
 import ibis
+import pyarrow as pa
 
 from popweave.cohorts.data import Data, age_on, as_date
-from popweave.risk._codes import code_table, memtable, rows
+from popweave.risk._codes import memtable, normalised, rows
+from popweave.risk.comorbidity import listed
 
 VERSIONS = ("v24", "v28")
 SEGMENTS = ("CNA", "CND", "CFA", "CFD", "CPA", "CPD")
@@ -75,32 +78,14 @@ def hcc_factors(diagnoses: Any, people: Any, *, version: str = "v28") -> Any:
     ``OriginallyDisabled_Female``, ``HCC85``, ``DIABETES_CHF``, ``D3``.
     """
     t = _Tables.of(version)
-    p = _people(people)
-    return _factors(_final_hccs(diagnoses, p, t), p, t)
-
-
-def _factors(final: Any, p: Any, t: _Tables) -> Any:
-    terms = final.select("person_id", term=final.hcc)
-    groups = final.join(t.groups, "hcc").select("person_id", term=ibis._.group).distinct()
-    disabled = p.filter(p.disabled).select("person_id", term=ibis.literal("DISABLED"))
-    terms = terms.union(groups, distinct=False).union(disabled, distinct=False)
-    first = terms.join(t.interactions, terms.term == t.interactions.term1)
-    other = terms.view()
-    inter = first.semi_join(
-        other, [first.person_id == other.person_id, first.term2 == other.term]
-    ).select("person_id", variable=ibis._.variable)
-    n = final.group_by("person_id").aggregate(n=final.hcc.count())
-    count = n.select("person_id", variable=ibis.ifelse(n.n >= 10, "D10P", "D" + n.n.cast("string")))
-    band = p.select("person_id", variable=_band(p, t))
-    origds = p.filter(p.origds & p.aged).select(
-        "person_id",
-        variable=ibis.ifelse(p.sex == "F", "OriginallyDisabled_Female", "OriginallyDisabled_Male"),
+    w = _wide(diagnoses, people, t)
+    flags = w.select(
+        "person_id", "segment", "band", *t.variables[: -len(COUNTS)], **_counts(w.hcc_count)
     )
-    parts = [final.select("person_id", variable=final.hcc), inter, count, band, origds]
-    variables = parts[0]
-    for part in parts[1:]:
-        variables = variables.union(part, distinct=False)
-    v = variables.join(p.select("person_id", "segment"), "person_id")
+    long = flags.pivot_longer(list(t.variables), names_to="variable", values_to="on")
+    hit = long.filter(long.on).select("person_id", "segment", "variable")
+    band = flags.filter(flags.band.notnull()).select("person_id", "segment", variable=flags.band)
+    v = hit.union(band, distinct=False)
     out = v.join(t.coefficients, ["segment", "variable"])
     return out.filter(out.coefficient != 0).select(
         "person_id", "segment", "variable", "coefficient"
@@ -122,6 +107,11 @@ def hcc_scores(
     1.015, coding adjustment 0.059), ``hccs`` (payment HCCs after hierarchies,
     comma-separated, by number) and ``hcc_count``. Inputs as in :func:`hcc_factors`.
 
+    One pass: the diagnoses join the mapping once and pivot to one row per person (a bit
+    per HCC, OR-aggregated); edits, the heart rule, hierarchies, interactions and counts are
+    column expressions on that row, and the score is one sum of flag x coefficient against
+    the segment's row of the relative factors.
+
     >>> import ibis
     >>> dx = ibis.memtable({"person_id": ["a", "a"], "code": ["E11.9", "I50.9"]})
     >>> people = ibis.memtable(
@@ -134,70 +124,157 @@ def hcc_scores(
     if normalisation <= 0:
         raise ValueError(f"normalisation must be positive, got {normalisation}")
     t = _Tables.of(version)
-    p = _people(people)
-    final = _final_hccs(diagnoses, p, t)
-    f = _factors(final, p, t)
-    sums = f.group_by("person_id").aggregate(score=f.coefficient.sum())
-    number = final.hcc.substr(3).cast("int32")
-    hccs = final.group_by("person_id").aggregate(
-        hccs=final.hcc.group_concat(",", order_by=number), hcc_count=final.hcc.count()
-    )
-    out = p.left_join(sums, "person_id").left_join(hccs, "person_id")
-    score = ibis.coalesce(out.score, 0.0).round(3)
-    return out.select(
-        out.person_id,
-        out.segment,
+    w = _wide(diagnoses, people, t)
+    w = w.join(t.factors, "segment").left_join(t.cells, ["segment", "band"])
+    flags = {v: w[v] for v in t.variables[: -len(COUNTS)]} | _counts(w.hcc_count)
+    terms = [flags[v].cast("float64") * w[f"c_{v}"] for v in t.scored]
+    score = sum(terms, w.cell.fill_null(0.0)).round(3)
+    return w.select(
+        w.person_id,
+        w.segment,
         score=score,
         risk_score=(score / normalisation * (1 - coding_adjustment)).round(3),
-        hccs=ibis.coalesce(out.hccs, ""),
-        hcc_count=ibis.coalesce(out.hcc_count, 0),
+        hccs=listed({h: w[h] for h in t.hccs}, list(t.hccs)),
+        hcc_count=w.hcc_count,
     )
+
+
+#: A mandatory edit's condition: (sex or "", applies below this age, applies from this age).
+Pred = tuple[str, int | None, int | None]
+#: When a mapping slot counts: always (""), when an edit applies ("edit"), or unless one of
+#: the code's edits applies ("unless").
+Cond = tuple[str, frozenset[Pred]]
+WORD_BITS = 62
 
 
 class _Tables:
-    """The package tables of one model version as Ibis tables."""
+    """One model version, read as data: HCC slots and the code -> bit-word mapping, the
+    heart rule, the hierarchy, groups, interactions and the relative factors by segment."""
 
     def __init__(self, version: str) -> None:
         if version not in VERSIONS:
             raise ValueError(f"unknown CMS-HCC version {version!r}: expected v24 or v28")
         name = f"hcc_{version}"
-        s = "string"
-        self.mapping = memtable(f"{name}_icd10", {"code": s, "hcc": s})
-        self.edits = memtable(
-            f"{name}_edits", {"code": s, "sex": s, "age_lt": "int", "age_ge": "int", "hcc": s}
-        )
-        self.requires = memtable(f"{name}_requires", {"hcc": s, "requires": s})
-        self.groups = memtable(f"{name}_groups", {"group": s, "hcc": s})
-        self.interactions = memtable(
-            f"{name}_interactions", {"variable": s, "term1": s, "term2": s}
-        )
-        self.coefficients = memtable(
-            f"{name}_coefficients", {"segment": s, "variable": s, "coefficient": "float"}
-        )
+        edits: dict[str, list[tuple[Pred, str]]] = {}
+        for r in rows(f"{name}_edits"):
+            pred = (r["sex"], _int(r["age_lt"]), _int(r["age_ge"]))
+            edits.setdefault(r["code"], []).append((pred, r["hcc"]))
+        by_code: dict[str, set[tuple[str, Cond]]] = {}
+        for r in rows(f"{name}_icd10"):
+            own = edits.get(r["code"], [])
+            cond: Cond = ("unless", frozenset(p for p, _ in own)) if own else ("", frozenset())
+            by_code.setdefault(r["code"], set()).add((r["hcc"], cond))
+        for code, own in edits.items():
+            for pred, hcc in own:
+                if hcc:
+                    by_code.setdefault(code, set()).add((hcc, ("edit", frozenset([pred]))))
         pairs, blockers = hierarchy(version)
-        self.pairs = ibis.memtable(
-            {"parent": [a for a, _ in pairs], "child": [b for _, b in pairs]},
-            schema={"parent": "string", "child": "string"},
+        self.pairs = pairs
+        self.blockers = blockers
+        names = {h for slots in by_code.values() for h, _ in slots}
+        names |= {h for pair in pairs for h in pair}
+        self.hccs: tuple[str, ...] = tuple(sorted(names, key=_number))
+        #: (hcc, condition) per bit, bit i in word i // WORD_BITS.
+        self.slots: tuple[tuple[str, Cond], ...] = tuple(
+            sorted({s for slots in by_code.values() for s in slots}, key=_slot_key)
         )
-        self.blockers = (
-            ibis.memtable(
+        index = {s: i for i, s in enumerate(self.slots)}
+        self.words = -(-len(self.slots) // WORD_BITS)
+        codes = sorted(by_code)
+        masks = [[0] * self.words for _ in codes]
+        for m, code in zip(masks, codes, strict=True):
+            for s in by_code[code]:
+                i = index[s]
+                m[i // WORD_BITS] |= 1 << (i % WORD_BITS)
+        self.mapping = ibis.memtable(
+            pa.table(
                 {
-                    "parent": [a for a, _, _ in blockers],
-                    "child": [b for _, b, _ in blockers],
-                    "blocker": [c for _, _, c in blockers],
-                },
-                schema={"parent": "string", "child": "string", "blocker": "string"},
+                    "code": pa.array(codes, pa.string()),
+                    **{
+                        f"w{k}": pa.array([m[k] for m in masks], pa.int64())
+                        for k in range(self.words)
+                    },
+                }
             )
-            if blockers
-            else None
+        )
+        self.requires: dict[str, list[str]] = {}
+        for r in rows(f"{name}_requires"):
+            self.requires.setdefault(r["hcc"], []).append(r["requires"])
+        self.groups: dict[str, list[str]] = {}
+        for r in rows(f"{name}_groups"):
+            self.groups.setdefault(r["group"], []).append(r["hcc"])
+        self.interactions = tuple(
+            (r["variable"], r["term1"], r["term2"]) for r in rows(f"{name}_interactions")
         )
         self.bands = _bands(version)
-        self.has_requires = bool(rows(f"{name}_requires"))
+        coefs: dict[str, dict[str, float]] = {}
+        for r in rows(f"{name}_coefficients"):
+            coefs.setdefault(r["variable"], {})[r["segment"]] = float(r["coefficient"])
+        self.coefficients = memtable(
+            f"{name}_coefficients",
+            {"segment": "string", "variable": "string", "coefficient": "float"},
+        )
+        #: Flag variables: payment HCCs, interactions, originally disabled, payment-HCC counts.
+        self.variables: tuple[str, ...] = (
+            *self.hccs,
+            *(v for v, _, _ in self.interactions),
+            *ORIGDS,
+            *COUNTS,
+        )
+        #: The flag variables with a non-zero relative factor in some segment.
+        self.scored = tuple(v for v in self.variables if any(coefs.get(v, {}).values()))
+        wide = self.scored
+        #: The demographic cell's factor by segment and band (``F70_74``).
+        cells = [
+            (seg, f"{sex}{suffix}", coefs[f"{sex}{suffix}"][seg])
+            for seg in SEGMENTS
+            for _, _, suffix in self.bands[seg[2]]
+            for sex in "FM"
+            if seg in coefs.get(f"{sex}{suffix}", {})
+        ]
+        self.cells = ibis.memtable(
+            pa.table(
+                {
+                    "segment": pa.array([c[0] for c in cells], pa.string()),
+                    "band": pa.array([c[1] for c in cells], pa.string()),
+                    "cell": pa.array([c[2] for c in cells], pa.float64()),
+                }
+            )
+        )
+        self.factors = ibis.memtable(
+            pa.table(
+                {
+                    "segment": pa.array(SEGMENTS, pa.string()),
+                    **{
+                        f"c_{v}": pa.array(
+                            [coefs.get(v, {}).get(s, 0.0) for s in SEGMENTS], pa.float64()
+                        )
+                        for v in wide
+                    },
+                }
+            )
+        )
 
     @classmethod
     @cache
     def of(cls, version: str) -> _Tables:
         return cls(version)
+
+
+COUNTS = (*(f"D{k}" for k in range(1, 10)), "D10P")
+ORIGDS = ("OriginallyDisabled_Female", "OriginallyDisabled_Male")
+
+
+def _int(v: str) -> int | None:
+    return int(v) if v else None
+
+
+def _number(hcc: str) -> int:
+    return int(hcc[3:])
+
+
+def _slot_key(s: tuple[str, Cond]) -> tuple[int, str, list[Pred]]:
+    return _number(s[0]), s[1][0], sorted(s[1][1], key=repr)
 
 
 @cache
@@ -246,12 +323,15 @@ def _bands(version: str) -> dict[str, list[tuple[int, int, str]]]:
 
 
 def _band(p: Any, t: _Tables) -> Any:
-    cases = [
-        ((p.aged == (kind == "A")) & p.age.between(lo, hi), p.sex + suffix)
-        for kind, bands in t.bands.items()
-        for lo, hi, suffix in bands
-    ]
-    return ibis.cases(*cases, else_=ibis.null("string"))
+    """The age/sex cell (``F70_74``). The disabled bands end below 65 and the aged ones
+    start at 65, so the age alone picks the band."""
+    bands = sorted(b for kind in t.bands.values() for b in kind)
+    if any(a[1] >= b[0] for a, b in itertools.pairwise(bands)):
+        raise NotImplementedError(f"overlapping age bands: {bands}")
+    suffix = ibis.cases(
+        *[(p.age <= hi, suffix) for _, hi, suffix in bands], else_=ibis.null("string")
+    )
+    return ibis.ifelse(p.age >= bands[0][0], p.sex + suffix, ibis.null("string"))
 
 
 def _people(people: Any) -> Any:
@@ -274,41 +354,108 @@ def _people(people: Any) -> Any:
     )
 
 
-def _final_hccs(diagnoses: Any, p: Any, t: _Tables) -> Any:
-    """``person_id, hcc`` after edits, the V28 heart rule and hierarchies."""
-    dx = code_table(diagnoses)
-    who = p.select("person_id", "age", person_sex=p.sex)
-    e = dx.join(t.edits, "code").join(who, "person_id")
-    applies = (
-        (e.sex.isnull() | (e.sex == "") | (e.sex == e.person_sex))
-        & (e.age_lt.isnull() | (e.age < e.age_lt))
-        & (e.age_ge.isnull() | (e.age >= e.age_ge))
+def _holds(pred: Pred, x: Any) -> Any:
+    """Whether a mandatory edit applies to the person of row ``x``."""
+    sex, below, from_ = pred
+    out = ibis.literal(True)
+    if sex:
+        out &= x.sex == sex
+    if below is not None:
+        out &= x.age < below
+    if from_ is not None:
+        out &= x.age >= from_
+    return out
+
+
+def _coded(x: Any, t: _Tables) -> dict[str, Any]:
+    """The condition categories of row ``x`` (bit words ``w0 ...``, ``age``, ``sex``) after
+    the mandatory edits and the V28 heart rule, before hierarchies: one boolean per HCC."""
+    parts: dict[str, list[Any]] = {h: [] for h in t.hccs}
+    for i, (hcc, (kind, preds)) in enumerate(t.slots):
+        bit = ibis.literal(1 << (i % WORD_BITS), "int64")
+        on = (x[f"w{i // WORD_BITS}"] & bit) != 0
+        if kind == "edit":
+            on &= _holds(next(iter(preds)), x)
+        elif kind == "unless":
+            on &= ~_any([_holds(p, x) for p in sorted(preds, key=repr)])
+        parts[hcc].append(on)
+    cc = {h: _any(ons) for h, ons in parts.items()}
+    for hcc, needs in t.requires.items():
+        cc[hcc] = cc[hcc] & _any([cc[n] for n in needs])
+    return cc
+
+
+def _ranked(cc: dict[str, Any], t: _Tables) -> dict[str, Any]:
+    """The HCCs left after the hierarchies (see :func:`hierarchy`), as column expressions."""
+    blockers: dict[tuple[str, str], list[str]] = {}
+    for parent, child, blocker in t.blockers:
+        blockers.setdefault((parent, child), []).append(blocker)
+    drops: dict[str, list[Any]] = {}
+    for parent, child in t.pairs:
+        drop = cc[parent]
+        if (parent, child) in blockers:
+            drop &= ~_any([cc[b] for b in blockers[parent, child]])
+        drops.setdefault(child, []).append(drop)
+    return {h: cc[h] & ~_any(drops[h]) if h in drops else cc[h] for h in t.hccs}
+
+
+def _any(values: list[Any]) -> Any:
+    if not values:
+        return ibis.literal(False)
+    out = values[0]
+    for v in values[1:]:
+        out |= v
+    return out
+
+
+def _wide(diagnoses: Any, people: Any, t: _Tables) -> Any:
+    """One row per person of ``people``: ``person_id, segment, band``, a boolean per payment
+    HCC after hierarchies, per interaction, per count ``D1 ... D10P`` and per
+    originally-disabled factor, and ``hcc_count``."""
+    # The distinct codes are normalised and mapped, then joined back to the diagnoses.
+    raw = diagnoses.select(raw=diagnoses.code).distinct()
+    codes = raw.join(t.mapping, normalised(raw.raw) == t.mapping.code).drop("code")
+    hit = diagnoses.join(codes, diagnoses.code == codes.raw)
+    bits = hit.group_by("person_id").aggregate(
+        **{f"w{k}": hit[f"w{k}"].bit_or() for k in range(t.words)}
     )
-    edited = e.filter(applies).select("person_id", "code", "hcc").distinct()
-    mapped = dx.join(t.mapping, "code").anti_join(edited, ["person_id", "code"])
-    cc = (
-        mapped.select("person_id", "hcc")
-        .union(edited.filter(edited.hcc.notnull() & (edited.hcc != "")).select("person_id", "hcc"))
-        .distinct()
+    p = _people(people)
+    x = p.left_join(bits, "person_id")
+    x = x.select(
+        *(x[c] for c in ("person_id", "age", "sex", "aged", "disabled", "origds", "segment")),
+        **{f"w{k}": x[f"w{k}"].fill_null(0) for k in range(t.words)},
     )
-    if t.has_requires:
-        needs = cc.join(t.requires, "hcc")
-        other = cc.view()
-        met = needs.semi_join(
-            other, [needs.person_id == other.person_id, needs.requires == other.hcc]
-        )
-        unmet = needs.select("person_id", "hcc").anti_join(met, ["person_id", "hcc"])
-        cc = cc.anti_join(unmet, ["person_id", "hcc"])
-    return _apply_hierarchy(cc, t)
+    cc = x.select(
+        "person_id", "age", "sex", "aged", "disabled", "origds", "segment", **_coded(x, t)
+    )
+    final = cc.select(
+        "person_id", "age", "sex", "aged", "disabled", "origds", "segment", **_ranked(cc, t)
+    )
+    f = final
+    terms: dict[str, Any] = {h: f[h] for h in t.hccs}
+    terms |= {g: _any([f[h] for h in members]) for g, members in t.groups.items()}
+    terms["DISABLED"] = f.disabled
+    return f.select(
+        "person_id",
+        "segment",
+        *t.hccs,
+        band=_band(f, t),
+        **{v: terms[a] & terms[b] for v, a, b in t.interactions},
+        OriginallyDisabled_Female=f.origds & f.aged & (f.sex == "F"),
+        OriginallyDisabled_Male=f.origds & f.aged & (f.sex == "M"),
+        hcc_count=sum((f[h].cast("int32") for h in t.hccs), ibis.literal(0, "int32")),
+    )
+
+
+def _counts(n: Any) -> dict[str, Any]:
+    """The payment-HCC count factors ``D1 ... D10P`` of the count ``n``."""
+    return {**{f"D{k}": n == k for k in range(1, 10)}, "D10P": n >= 10}
 
 
 def _apply_hierarchy(cc: Any, t: _Tables) -> Any:
-    """``person_id, hcc`` less the HCCs a hierarchy rule sets to 0 (see :func:`hierarchy`)."""
-    cand = cc.join(t.pairs, cc.hcc == t.pairs.parent).select("person_id", "parent", "child")
-    if t.blockers is not None:
-        b = cand.join(t.blockers, ["parent", "child"])
-        present = cc.view()
-        blocked = b.semi_join(present, [b.person_id == present.person_id, b.blocker == present.hcc])
-        cand = cand.anti_join(blocked, ["person_id", "parent", "child"])
-    drops = cand.select("person_id", hcc=cand.child)
-    return cc.anti_join(drops, ["person_id", "hcc"])
+    """``person_id, hcc`` less the HCCs a hierarchy rule sets to 0 (see :func:`hierarchy`):
+    pivoted to one boolean per HCC, ranked, and back to rows."""
+    wide = cc.group_by("person_id").aggregate(**{h: (cc.hcc == h).any() for h in t.hccs})
+    final = wide.select("person_id", **_ranked({h: wide[h] for h in t.hccs}, t))
+    long = final.pivot_longer(list(t.hccs), names_to="hcc", values_to="on")
+    return long.filter(long.on).select("person_id", "hcc")
