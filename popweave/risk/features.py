@@ -8,8 +8,11 @@ Feature groups (the unit in which the model explains a score, :data:`GROUPS`): a
 coverage on the index date, one group per chronic condition (diagnosis on or before the index
 date, from the condition list or an encounter diagnosis, by value set), the Charlson index
 (Quan 2011 weights, :func:`popweave.risk.comorbidity.charlson`, diagnoses of the two years
-before), hospital stays, ED
-visits, other visits and allowed cost in the ``lookback_days`` before, the last HbA1c and the
+before), the CMS-HCC V28 community score and count of payment HCCs
+(:func:`popweave.risk.hcc.hcc_scores`, diagnoses of the year before), the highest LACE index
+of the hospital stays discharged in the ``lookback_days`` before (:func:`popweave.risk.lace.lace`,
+0 without a stay), hospital stays, ED visits, other visits and allowed cost in the
+``lookback_days`` before, the last HbA1c and the
 last blood pressure (within two years), the area deprivation index of the person's area, and
 the last social-needs screening answer (within two years) for transport, food and housing
 (1 need, 0 no need, missing when not screened).
@@ -28,6 +31,8 @@ import ibis
 from popweave.cohorts.data import Data, age_on, as_date, coded_events, match_codes
 from popweave.risk._codes import diagnoses
 from popweave.risk.comorbidity import charlson
+from popweave.risk.hcc import hcc_scores
+from popweave.risk.lace import lace
 from popweave.terminology.valuesets import valueset
 
 #: Chronic conditions (value-set names) used as features and to count active conditions.
@@ -65,6 +70,8 @@ GROUPS: dict[str, Group] = {
         for c in CONDITIONS
     },
     "charlson": Group("Charlson comorbidity index", ("charlson",)),
+    "hcc": Group("CMS-HCC risk score", ("hcc_score", "hcc_count")),
+    "lace": Group("LACE index of the past year's hospital stays", ("max_lace",)),
     "prior_inpatient": Group("hospital stays in the past year", ("inpatient_stays",)),
     "prior_ed": Group("ED visits in the past year", ("ed_visits",)),
     "prior_visits": Group("other visits in the past year", ("other_visits",)),
@@ -190,6 +197,30 @@ def features(
     cci = charlson(dx2, people=pop.select("person_id"))
     out = _left(out, cci.select("person_id", charlson=cci.charlson.cast("float64")))
     out = out.mutate(charlson=out.charlson.fill_null(0.0))
+    # CMS-HCC V28 (community model) over ICD-10-CM diagnoses of the look-back year. Everyone
+    # is scored as a community enrollee: age and sex on the index date, full dual with
+    # Medicaid or dual coverage; no entitlement data, so no originally-disabled factor.
+    who = out.select(
+        "person_id",
+        age=out.age.cast("int32"),
+        sex=ibis.ifelse(out.female == 1.0, "F", "M"),
+        dual=ibis.ifelse((out.payer_medicaid + out.payer_dual) > 0, "full", "none"),
+        orec=ibis.literal("0"),
+    )
+    raf = hcc_scores(diagnoses(data, start, d), who, version="v28")
+    out = _left(
+        out,
+        raf.select(
+            "person_id",
+            hcc_score=raf.score.cast("float64"),
+            hcc_count=raf.hcc_count.cast("float64"),
+        ),
+    )
+    # LACE: the highest index of the stays discharged in the look-back.
+    stays = lace(data, start=start, end=d)
+    worst = stays.group_by("person_id").aggregate(max_lace=stays.lace.max().cast("float64"))
+    out = _left(out, worst)
+    out = out.mutate(max_lace=out.max_lace.fill_null(0.0))
     # Utilisation and cost in the look-back.
     enc = data.encounter
     day = as_date(enc.start_time)
