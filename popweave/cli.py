@@ -20,6 +20,7 @@ from popweave.cli_equity import equity_app, evaluate_app, trend_app
 from popweave.cli_measures import run_app
 from popweave.cli_outreach import outreach_app
 from popweave.cli_risk import risk
+from popweave.cli_serve import demo_users, serve
 from popweave.errors import PopweaveError, WorkspaceError
 from popweave.workspace import DEFAULT_ENGINE, Workspace
 
@@ -326,6 +327,8 @@ app.add_typer(evaluate_app)
 app.add_typer(outreach_app)
 app.add_typer(care_app)
 app.add_typer(users_app)
+app.command()(serve)
+app.command("demo-users")(demo_users)
 
 if __name__ == "__main__":  # pragma: no cover
     app()

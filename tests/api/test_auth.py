@@ -1,0 +1,81 @@
+"""Signing in for scripts: bearer tokens, HTTP Basic, the page session on reads only."""
+
+from __future__ import annotations
+
+import base64
+
+from fastapi.testclient import TestClient
+
+from tests.api.world import World
+
+
+def test_token_for_right_password_and_me(client: TestClient) -> None:
+    r = client.post("/api/token", data={"username": "cm", "password": "cm-demo-pass"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["token_type"] == "bearer" and body["expires_in"] == 12 * 3600
+    me = client.get("/api/me", headers={"Authorization": f"Bearer {body['access_token']}"})
+    assert me.json() == {"user_id": me.json()["user_id"], "username": "cm", "role": "care_manager"}
+
+
+def test_token_refused_for_wrong_password(client: TestClient) -> None:
+    r = client.post("/api/token", data={"username": "cm", "password": "not-the-password"})
+    assert r.status_code == 401
+    assert r.json()["detail"] == "unknown user or wrong password"
+
+
+def test_token_needs_both_fields(client: TestClient) -> None:
+    r = client.post("/api/token", data={"username": "cm"})
+    assert r.status_code == 422
+    assert "password" in r.json()["detail"]
+
+
+def test_basic_auth(client: TestClient) -> None:
+    assert client.get("/api/me", auth=World.login("analyst")).json()["role"] == "analyst"
+    r = client.get("/api/me", auth=("analyst", "wrong-password"))
+    assert r.status_code == 401 and "Basic" in r.headers["www-authenticate"]
+
+
+def test_no_or_bad_credentials_are_401(client: TestClient) -> None:
+    r = client.get("/api/worklist")
+    assert r.status_code == 401 and "sign in" in r.json()["detail"]
+    r = client.get("/api/me", headers={"Authorization": "Bearer forged.token"})
+    assert r.status_code == 401 and "POST /api/token" in r.json()["detail"]
+    r = client.get("/api/me", headers={"Authorization": "Basic !!!"})
+    assert r.status_code == 401 and "malformed" in r.json()["detail"]
+    r = client.get("/api/me", headers={"Authorization": "Digest x"})
+    assert r.status_code == 401 and "unsupported" in r.json()["detail"]
+    bad = base64.b64encode(b"nobody:whatever-pass").decode()
+    assert client.get("/api/me", headers={"Authorization": f"Basic {bad}"}).status_code == 401
+
+
+def test_page_session_reads_but_does_not_write(world: World) -> None:
+    from popweave.api.app import create_app
+
+    with TestClient(create_app(world.root)) as c:
+        r = c.post("/login", data={"username": "cm", "password": "cm-demo-pass"})
+        assert r.status_code == 200
+        assert c.get("/api/me").json()["username"] == "cm"
+        body = {"person_id": world.panel[0], "channel": "phone", "outcome": "reached"}
+        assert c.post("/api/outreach", json=body).status_code == 401
+
+
+def test_openapi_documents_every_resource(client: TestClient) -> None:
+    spec = client.get("/api/openapi.json").json()
+    tags = {t for op in spec["paths"].values() for x in op.values() for t in x.get("tags", [])}
+    assert {
+        "worklist",
+        "patients",
+        "tasks",
+        "outreach",
+        "referrals",
+        "programmes",
+        "goals",
+        "users",
+        "measures",
+        "fhir",
+    } <= tags
+    for path, ops in spec["paths"].items():
+        for method, op in ops.items():
+            assert op.get("description") or op.get("summary"), f"{method} {path}"
+    assert not any(p.startswith("/patients") for p in spec["paths"])  # pages are not API
