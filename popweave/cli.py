@@ -19,6 +19,7 @@ from popweave.cli_common import DEFAULT_WORKSPACE, WorkspaceOpt, console, err, f
 from popweave.cli_equity import equity_app, evaluate_app, trend_app
 from popweave.cli_measures import run_app
 from popweave.cli_outreach import outreach_app
+from popweave.cli_report import report
 from popweave.cli_risk import risk
 from popweave.cli_serve import demo_users, serve
 from popweave.errors import PopweaveError, WorkspaceError
@@ -327,6 +328,7 @@ app.add_typer(evaluate_app)
 app.add_typer(outreach_app)
 app.add_typer(care_app)
 app.add_typer(users_app)
+app.command("report")(report)
 app.command()(serve)
 app.command("demo-users")(demo_users)
 
