@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: install popweave into .venv, build a synthetic city of 20,000 people into the
-# workspace popweave-data/ and show its tables.
+# workspace popweave-data/, show its tables, compute measures, risk and an outreach assignment,
+# and write the HTML population report.
 #
 # Environment: WORKSPACE (default popweave-data), PEOPLE (default 20000), SEED (default 42),
 # PYTHON (default python3), VENV (default .venv).
@@ -32,6 +33,14 @@ say "popweave run measures --period 2025 --workspace $WORKSPACE"
 "$PW" run measures --period 2025 --workspace "$WORKSPACE"
 say "popweave cohort build popweave/cohorts/library/deprived_chronic.yaml --workspace $WORKSPACE"
 "$PW" cohort build popweave/cohorts/library/deprived_chronic.yaml --workspace "$WORKSPACE"
+# Risk takes about 25 s and assignment 2 s on 20,000 people; the report reads both.
+say "popweave run risk --workspace $WORKSPACE"
+"$PW" run risk --workspace "$WORKSPACE"
+say "popweave assign --workspace $WORKSPACE"
+"$PW" assign --workspace "$WORKSPACE" >/dev/null
+REPORT="$WORKSPACE/reports/population-report-2025.html"
+say "popweave report --period 2025 --out $REPORT --workspace $WORKSPACE"
+"$PW" report --period 2025 --out "$REPORT" --workspace "$WORKSPACE"
 
 row() { printf '  %-46s %s\n' "$1" "$2"; }
 echo
@@ -43,6 +52,8 @@ row "popweave run measures --period 2025 -w $WORKSPACE" "quality measures and ca
 row "popweave export fhir out/ --workspace $WORKSPACE" "the city as FHIR R4 Bulk NDJSON (or: synthea)"
 row "popweave ingest fhir out/ --workspace NEW" "load it (or your own data) into another workspace"
 row "popweave --help" "every command and its options"
+row "$REPORT" "the population report: open it in a browser"
+row "" "(one file, works offline; docs/report.md)"
 row "$WORKSPACE/truth.json" "the planted truths: effects built into the city"
 row "" "(e.g. readmission rate ratios, a pilot's effect)"
 echo "  An Ibis query from Python, encounters by class:"
@@ -50,3 +61,6 @@ echo "    python -c \"from popweave.workspace import Workspace;" \
     "from popweave.warehouse import open_workspace_engine;" \
     "eng = open_workspace_engine(Workspace.open('$WORKSPACE'));" \
     "print(eng.table('encounter').group_by('encounter_class').count().execute())\""
+echo
+echo "The population report is $REPORT"
+echo "  open it in a browser (it needs no network): file://$(cd "$(dirname "$REPORT")" && pwd)/$(basename "$REPORT")"
