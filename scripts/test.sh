@@ -55,9 +55,21 @@ ensure_postgres() {
     compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || die "PostgreSQL was installed but initdb is missing"
 }
 
+# Chromium for the browser tests of the web pages (Playwright drives Debian's chromium;
+# Playwright's own browser download is not used).
+ensure_chromium() {
+    if [ -x /usr/bin/chromium ]; then
+        return 0
+    fi
+    say "installing Chromium for the browser tests (chromium)"
+    apt_install chromium
+    [ -x /usr/bin/chromium ] || die "chromium was installed but /usr/bin/chromium is missing"
+}
+
 if [ "$tests" -eq 1 ]; then
     ensure_java
     ensure_postgres
+    ensure_chromium
 fi
 ensure_venv
 say "installing popweave with its dev dependencies into $VENV"

@@ -10,8 +10,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from popweave.care import engagement, plans, referrals, tasks, team
-from popweave.care.models import CommunityOrg, Programme, Task
-from popweave.care.store import open_store
+from popweave.care.models import CarePlan, CommunityOrg, Programme, Task
+from popweave.care.store import CareStore, open_store
 from popweave.security.models import PanelAssignment, Role, TeamRole
 from popweave.security.policy import Actor
 from popweave.security.users import add_user, get_user
@@ -105,14 +105,14 @@ def seed_demo(workspace: Path | str, *, panel_size: int = 25) -> list[DemoLogin]
     return out
 
 
-def _records(store: object, cm_id: int, patients: tuple[str, ...]) -> None:
-    from popweave.care.store import CareStore
-
-    assert isinstance(store, CareStore)
+def _records(store: CareStore, cm_id: int, patients: tuple[str, ...]) -> None:
     with store.begin() as s:
         has_org = s.scalar(select(CommunityOrg.id).limit(1)) is not None
         has_prog = s.scalar(select(Programme.id).limit(1)) is not None
         with_tasks = set(s.scalars(select(Task.person_id).where(Task.person_id.in_(patients))))
+        with_plans = set(
+            s.scalars(select(CarePlan.person_id).where(CarePlan.person_id.in_(patients)))
+        )
     if not has_org:
         referrals.add_community_org(
             store,
@@ -139,18 +139,19 @@ def _records(store: object, cm_id: int, patients: tuple[str, ...]) -> None:
         )
     today = dt.date.today()
     for i, pid in enumerate(patients):
-        if pid in with_tasks:
+        if pid not in with_tasks:
+            tasks.create_task(
+                store,
+                actor=OPERATOR,
+                person_id=pid,
+                task_type="call",
+                title="Outreach call",
+                due_date=today + dt.timedelta(days=i),
+                reason=REASON,
+                assignee_id=cm_id,
+            )
+        if pid in with_plans:
             continue
-        tasks.create_task(
-            store,
-            actor=OPERATOR,
-            person_id=pid,
-            task_type="call",
-            title="Outreach call",
-            due_date=today + dt.timedelta(days=i),
-            reason=REASON,
-            assignee_id=cm_id,
-        )
         plan = plans.create_care_plan(
             store, actor=OPERATOR, person_id=pid, title="Chronic care plan", reason=REASON
         )

@@ -29,7 +29,9 @@ def outsider(world: World) -> str:
 
     con = duckdb.connect(str(world.root / "warehouse.duckdb"), read_only=True)
     try:
-        ids = [r[0] for r in con.execute("SELECT person_id FROM person ORDER BY person_id")]
+        ids = [
+            r[0] for r in con.execute("SELECT person_id FROM person ORDER BY person_id").fetchall()
+        ]
     finally:
         con.close()
     return next(p for p in ids if p not in world.panel and p not in world.chw_panel)
