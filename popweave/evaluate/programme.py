@@ -14,6 +14,7 @@ import pandas as pd
 from popweave.cohorts.data import Data, age_on
 from popweave.cohorts.enrolment import payer_on
 from popweave.equity.attributes import attributes
+from popweave.errors import PopweaveError
 from popweave.evaluate.did import DidResult, did
 from popweave.evaluate.its import ItsResult, segmented
 from popweave.evaluate.matched import MatchedResult, matched
@@ -123,7 +124,12 @@ def _summary(prog: Programme, spec: MeasureSpec, d: DidResult, its: ItsResult | 
     lo, hi = d.ratio_ci
     change = (1 - d.ratio) if d.ratio < 1 else (d.ratio - 1)
     direction = "lower" if d.ratio < 1 else "higher"
-    if lo > 1 or hi < 1:
+    if not all(np.isfinite(x) for x in (d.ratio, lo, hi)):
+        verdict = (
+            f"Too few events to estimate the effect on {spec.info.title.lower()} (a group has "
+            "none before or after the start): no ratio can be given."
+        )
+    elif lo > 1 or hi < 1:
         verdict = (
             f"After the start, {spec.info.title.lower()} was {change:.0%} {direction} than the "
             f"comparison group's change predicts (ratio {d.ratio:.2f}, 95% CI {lo:.2f}-{hi:.2f}): "
@@ -148,14 +154,24 @@ def _summary(prog: Programme, spec: MeasureSpec, d: DidResult, its: ItsResult | 
             f"{d.pretrend_p:.3f}); the difference-in-differences may be biased."
         ),
     ]
-    if its is not None:
+    if its is not None and not all(np.isfinite(x) for x in (its.relative, *its.relative_ci)):
+        lines.append(
+            "Interrupted time series in the programme population alone: too few events per "
+            "month to estimate the change."
+        )
+    elif its is not None:
         lo_i, hi_i = its.relative_ci
         lines.append(
             f"Interrupted time series in the programme population alone: after the start the "
             f"rate was {its.relative:.2f} times the pre-period trend (95% CI {lo_i:.2f}-"
             f"{hi_i:.2f})."
         )
-    if m is not None:
+    if m is not None and not all(np.isfinite(x) for x in (m.ratio, *m.ratio_ci)):
+        lines.append(
+            f"Matched comparison after the start ({m.matched_pairs} of {m.treated_units} "
+            "units matched): too few events in a group to give a risk ratio."
+        )
+    elif m is not None:
         worst = float(m.balance["smd_after"].abs().max())
         lines.append(
             f"Matched comparison after the start ({m.matched_pairs} of {m.treated_units} "
@@ -195,7 +211,12 @@ def evaluate(
         .aggregate(units=ibis._.n.sum(), events=ibis._.y.sum())
         .execute()
     )
-    d = did(rows, pre, level)
+    try:
+        d = did(rows, pre, level)
+    except ValueError as exc:
+        raise PopweaveError(
+            f"{programme.describe()}: cannot estimate the effect on {out.spec.id}: {exc}"
+        ) from None
     series = (
         rows.filter(rows.treated == 1)
         .mutate(t=month)
@@ -207,10 +228,13 @@ def evaluate(
     its = None
     series = series[series["units"] > 0]
     if (series["t"] < 0).sum() >= 3 and (series["t"] >= 0).sum() >= 3:
-        its = segmented(
-            (series["events"] / series["units"]).to_numpy(), series["t"].to_numpy(float), 0.0,
-            level=level,
-        )  # fmt: skip
+        try:
+            its = segmented(
+                (series["events"] / series["units"]).to_numpy(), series["t"].to_numpy(float), 0.0,
+                level=level,
+            )  # fmt: skip
+        except (np.linalg.LinAlgError, ValueError):
+            its = None  # a degenerate series (e.g. no events at all): no time-series estimate
     post_rows = rows.filter(rows.post == 1)
     n_comp = int(post_rows.filter(post_rows.treated == 0).count().execute())
     if n_comp > max_comparison_units:
@@ -223,6 +247,9 @@ def evaluate(
     cov = cov.sort_values(["treated", "person_id", "unit_date", "y"]).reset_index(drop=True)
     m = None
     if (cov["treated"] == 1).sum() >= 10 and (cov["treated"] == 0).sum() >= 10:
-        m = matched(cov, COVARIATES, level)
+        try:
+            m = matched(cov, COVARIATES, level)
+        except (np.linalg.LinAlgError, ValueError):
+            m = None  # the propensity model cannot be fitted (e.g. perfect separation)
     text = _summary(programme, out.spec, d, its, m)
     return Evaluation(programme, out.spec, d, its, m, text)
