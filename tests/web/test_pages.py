@@ -134,6 +134,7 @@ def test_analyst_gets_no_patient_page(
     assert page.url.endswith("/dashboard")
     assert page.locator("#measures tbody tr").count() > 3
     assert page.locator("nav >> text=Worklist").count() == 0
+    page.wait_for_selector(".figure .plotly-graph-div")  # the report's figures, drawn offline
     _shot(page, shots, tmp_path, "dashboard")
     resp = page.goto(f"{server}/patients/{world.panel[0]}")
     assert resp is not None and resp.status == 403

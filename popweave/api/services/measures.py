@@ -24,6 +24,7 @@ class MeasureRow:
     period: str
     measure: str
     title: str
+    kind: str
     stratifier: str
     stratum: str
     denominator: float | None
@@ -74,6 +75,7 @@ def measure_rates(
                 str(r["period"]),
                 str(r["measure"]),
                 str(r["title"]),
+                str(r["kind"]),
                 str(r["stratifier"]),
                 str(r["stratum"]),
                 None if small else den,
