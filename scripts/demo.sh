@@ -41,6 +41,8 @@ say "popweave assign --workspace $WORKSPACE"
 REPORT="$WORKSPACE/reports/population-report-2025.html"
 say "popweave report --period 2025 --out $REPORT --workspace $WORKSPACE"
 "$PW" report --period 2025 --out "$REPORT" --workspace "$WORKSPACE"
+say "popweave demo-users --workspace $WORKSPACE"
+"$PW" demo-users --workspace "$WORKSPACE" >/dev/null
 
 row() { printf '  %-46s %s\n' "$1" "$2"; }
 echo
@@ -64,3 +66,18 @@ echo "    python -c \"from popweave.workspace import Workspace;" \
 echo
 echo "The population report is $REPORT"
 echo "  open it in a browser (it needs no network): file://$(cd "$(dirname "$REPORT")" && pwd)/$(basename "$REPORT")"
+echo
+echo "The web app: start it with"
+echo "    $PW serve --workspace $WORKSPACE --host 127.0.0.1 --port 8000"
+echo "  then open http://127.0.0.1:8000/ and log in as one of (login / password):"
+for who in admin pm cm chw analyst; do
+    case "$who" in
+        admin) role="administrator" ;;
+        pm) role="programme manager" ;;
+        cm) role="care manager (a panel of patients)" ;;
+        chw) role="community health worker" ;;
+        analyst) role="analyst (aggregates only)" ;;
+    esac
+    printf '    %-8s %-20s %s\n' "$who" "$who-demo-pass" "$role"
+done
+echo "  The REST API is documented at http://127.0.0.1:8000/api/docs"
