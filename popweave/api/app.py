@@ -7,6 +7,7 @@ never a 500.
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -72,6 +73,18 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api")
+
+
+SERVE_WORKSPACE_ENV = "POPWEAVE_SERVE_WORKSPACE"
+SERVE_THREADS_ENV = "POPWEAVE_SERVE_THREADS"
+
+
+def create_app_from_env() -> FastAPI:
+    """The app of ``POPWEAVE_SERVE_WORKSPACE`` (``POPWEAVE_SERVE_THREADS`` threads): the
+    factory each server process of ``popweave serve --processes N`` calls."""
+    return create_app(
+        os.environ[SERVE_WORKSPACE_ENV], threads=int(os.environ.get(SERVE_THREADS_ENV, "40"))
+    )
 
 
 def create_app(workspace_path: Path | str, *, threads: int = 40) -> FastAPI:

@@ -20,9 +20,10 @@ class Warehouse:
     def __init__(self, ws: Workspace) -> None:
         scheme, _, rest = ws.engine_url.partition("://")
         self._local = threading.local()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._raw: Any = None
         self._engine: Any = None
+        self._memo: dict[str, Any] = {}
         if scheme == "duckdb":
             import duckdb
 
@@ -56,6 +57,35 @@ class Warehouse:
             b = ibis.duckdb.from_connection(self._raw.cursor())
             self._local.backend = b
         return b
+
+    @property
+    def is_duckdb(self) -> bool:
+        """Whether :meth:`rows` can run SQL (DuckDB); other engines go through Ibis."""
+        return self._raw is not None
+
+    def cursor(self) -> Any:
+        """This thread's DuckDB cursor (for parameterised SQL)."""
+        c = getattr(self._local, "cursor", None)
+        if c is None:
+            c = self._raw.cursor()
+            self._local.cursor = c
+        return c
+
+    def rows(self, sql: str, params: list[Any] | None = None) -> list[dict[str, Any]]:
+        """The rows of a parameterised DuckDB query (``?`` placeholders) as dicts: no Ibis
+        expression to build or compile, no DataFrame, so a page costs little Python."""
+        cur = self.cursor().execute(sql, params or [])
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def memo(self, key: str, make: Any) -> Any:
+        """``make()`` computed once per key: the warehouse cannot change while it is open
+        read-only, so what is derived from it alone (the worklist's date, compiled SQL)
+        holds until the server stops."""
+        with self._lock:
+            if key not in self._memo:
+                self._memo[key] = make()
+            return self._memo[key]
 
     def has_table(self, name: str) -> bool:
         if self._engine is not None:

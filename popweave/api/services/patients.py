@@ -90,12 +90,81 @@ def patient_overview(
 ) -> PatientOverview:
     """Everything shown on a patient's page (raises AccessDenied / NotFound)."""
     record = plans.patient_record(store, actor=actor, person_id=person_id, reason=reason)
-    p = wh.table("person")
-    people = _records(wh.execute(p.filter(p.person_id == person_id)))
-    if not people:
+    fetch = _fetch_sql if wh.is_duckdb else _fetch_ibis
+    w = fetch(wh, person_id)
+    if not w.people:
         raise NotFound(f"no patient {person_id} in the warehouse")
     allowed = set(record.consented)
     withheld = record.withheld
+    risk = w.risk
+    factors: list[dict[str, Any]] = []
+    for x in w.factors:
+        cat = _factor_category(f"{x['factor']} {x['detail']}")
+        if cat is not None and cat not in allowed:
+            withheld += 1
+        else:
+            factors.append(x)
+    gaps = w.gaps
+    timeline, hidden = _timeline(w, record, allowed)
+    return PatientOverview(record, w.people[0], risk, factors, gaps, timeline, withheld + hidden)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """What the warehouse holds about one person (the newest risk and its factors, the
+    care gaps of the newest period, the latest encounters and labs)."""
+
+    people: list[dict[str, Any]]
+    risk: dict[str, Any] | None
+    factors: list[dict[str, Any]]
+    gaps: list[dict[str, Any]]
+    encounters: list[dict[str, Any]]
+    labs: list[dict[str, Any]]
+
+
+def _fetch_sql(wh: Warehouse, person_id: str) -> _Rows:
+    """The person's rows by parameterised DuckDB queries (no Ibis, no DataFrame)."""
+    people = wh.rows("SELECT * FROM person WHERE person_id = ?", [person_id])
+    if not people:
+        return _Rows([], None, [], [], [], [])
+    risk, factors = None, []
+    if wh.has_table(RISK_TABLE):
+        rows = wh.rows(
+            f"SELECT * FROM {RISK_TABLE} WHERE person_id = ? AND label = ? "
+            "ORDER BY index_date DESC LIMIT 1",
+            [person_id, RISK_LABEL],
+        )
+        if rows:
+            risk = rows[0]
+            if wh.has_table(FACTOR_TABLE):
+                factors = wh.rows(
+                    f"SELECT * FROM {FACTOR_TABLE} WHERE person_id = ? AND label = ? "
+                    'AND index_date = ? ORDER BY "rank"',
+                    [person_id, RISK_LABEL, risk["index_date"]],
+                )
+    gaps: list[dict[str, Any]] = []
+    if wh.has_table(GAP_TABLE):
+        mine = wh.rows(f"SELECT * FROM {GAP_TABLE} WHERE person_id = ?", [person_id])
+        last = max((g["period"] for g in mine if g["period"] is not None), default=None)
+        gaps = [g for g in mine if g["period"] == last]
+    encounters = wh.rows(
+        "SELECT * FROM encounter WHERE person_id = ? ORDER BY start_time DESC LIMIT ?",
+        [person_id, TIMELINE_ROWS],
+    )
+    labs = wh.rows(
+        "SELECT * FROM observation WHERE person_id = ? AND category = 'laboratory' "
+        "ORDER BY date DESC LIMIT ?",
+        [person_id, TIMELINE_ROWS],
+    )
+    return _Rows(people, risk, factors, gaps, encounters, labs)
+
+
+def _fetch_ibis(wh: Warehouse, person_id: str) -> _Rows:
+    """As :func:`_fetch_sql` with Ibis, for warehouses that are not DuckDB."""
+    p = wh.table("person")
+    people = _records(wh.execute(p.filter(p.person_id == person_id)))
+    if not people:
+        return _Rows([], None, [], [], [], [])
     risk, factors = None, []
     if wh.has_table(RISK_TABLE):
         r = wh.table(RISK_TABLE)
@@ -110,7 +179,7 @@ def patient_overview(
             risk = rows[0]
             if wh.has_table(FACTOR_TABLE):
                 f = wh.table(FACTOR_TABLE)
-                for x in _records(
+                factors = _records(
                     wh.execute(
                         f.filter(
                             (f.person_id == person_id)
@@ -118,24 +187,12 @@ def patient_overview(
                             & (f.index_date == risk["index_date"])
                         ).order_by(f["rank"])
                     )
-                ):
-                    cat = _factor_category(f"{x['factor']} {x['detail']}")
-                    if cat is not None and cat not in allowed:
-                        withheld += 1
-                    else:
-                        factors.append(x)
+                )
     gaps: list[dict[str, Any]] = []
     if wh.has_table(GAP_TABLE):
         g = wh.table(GAP_TABLE)
         mine = g.filter(g.person_id == person_id)
         gaps = _records(wh.execute(mine.filter(mine.period == mine.period.max())))
-    timeline, hidden = _timeline(wh, record, person_id, allowed)
-    return PatientOverview(record, people[0], risk, factors, gaps, timeline, withheld + hidden)
-
-
-def _timeline(
-    wh: Warehouse, record: PatientRecord, person_id: str, allowed: set[str]
-) -> tuple[list[dict[str, Any]], int]:
     e = wh.table("encounter")
     enc = _records(
         wh.execute(
@@ -150,6 +207,13 @@ def _timeline(
             .limit(TIMELINE_ROWS)
         )
     )
+    return _Rows(people, risk, factors, gaps, enc, labs)
+
+
+def _timeline(
+    w: _Rows, record: PatientRecord, allowed: set[str]
+) -> tuple[list[dict[str, Any]], int]:
+    enc, labs = w.encounters, w.labs
     items: list[dict[str, Any]] = []
     hidden = 0
     for x in enc:

@@ -49,14 +49,110 @@ class WorklistPage:
     stored: bool
 
 
-def _source(wh: Warehouse) -> tuple[Any, dt.date | None, bool]:
-    if wh.has_table(WORKLIST_TABLE):
+def _stored_as_of(wh: Warehouse) -> dt.date | None:
+    """The newest ``as_of`` of the stored worklist (once: the warehouse is read-only)."""
+
+    def make() -> dt.date | None:
+        if not wh.has_table(WORKLIST_TABLE):
+            return None
+        if wh.is_duckdb:
+            last = wh.rows(f"SELECT max(as_of) AS d FROM {WORKLIST_TABLE}")[0]["d"]
+        else:
+            t = wh.table(WORKLIST_TABLE)
+            last = wh.execute(t.aggregate(d=t.as_of.max()))["d"].iloc[0]
+        if last is None or pd.isna(last):
+            return None
+        return pd.Timestamp(last).date()
+
+    day: dt.date | None = wh.memo("worklist.as_of", make)
+    return day
+
+
+Fetched = tuple[dt.date | None, bool, int, list[dict[str, Any]]]
+
+
+def _fetch_sql(
+    wh: Warehouse,
+    panel: list[str] | None,
+    equal: dict[str, str | None],
+    need: str | None,
+    sort: str,
+    descending: bool,
+    limit: int,
+    offset: int,
+) -> Fetched:
+    """One page and the count, in one parameterised DuckDB query on the stored worklist
+    (else on the worklist's SQL, compiled once)."""
+    as_of = _stored_as_of(wh)
+    where: list[str] = []
+    params: list[Any] = []
+    if as_of is not None:
+        source = WORKLIST_TABLE
+        where.append("as_of = ?")
+        params.append(as_of)
+    else:
+        sql = wh.memo("worklist.sql", lambda: str(wh.backend().compile(worklist_expr(wh))))
+        source = f"({sql}) AS w"
+    if panel is not None:
+        where.append("person_id IN (SELECT unnest(?::VARCHAR[]))")
+        params.append(panel)
+    for col, value in equal.items():
+        if value:
+            where.append(f"{col} = ?")
+            params.append(value)
+    if need:
+        where.append(f"{need}_need")  # checked against NEEDS
+    direction = "DESC" if descending else "ASC"
+    order = f"{sort} {direction} NULLS LAST" + ("" if sort == "person_id" else ", person_id")
+    rows = wh.rows(
+        f"SELECT *, count(*) OVER () AS total__ FROM {source}"
+        + (f" WHERE {' AND '.join(where)}" if where else "")
+        + f" ORDER BY {order} LIMIT ? OFFSET ?",
+        [*params, limit, offset],
+    )
+    if rows or offset == 0:
+        total = int(rows[0]["total__"]) if rows else 0
+    else:  # a page past the end: count alone
+        total = int(
+            wh.rows(
+                f"SELECT count(*) AS n FROM {source}"
+                + (f" WHERE {' AND '.join(where)}" if where else ""),
+                params,
+            )[0]["n"]
+        )
+    return as_of, as_of is not None, total, rows
+
+
+def _fetch_ibis(
+    wh: Warehouse,
+    panel: list[str] | None,
+    equal: dict[str, str | None],
+    need: str | None,
+    sort: str,
+    descending: bool,
+    limit: int,
+    offset: int,
+) -> Fetched:
+    """As :func:`_fetch_sql` with Ibis, for warehouses that are not DuckDB."""
+    as_of = _stored_as_of(wh)
+    if as_of is not None:
         t = wh.table(WORKLIST_TABLE)
-        last = wh.execute(t.aggregate(d=t.as_of.max()))["d"].iloc[0]
-        if last is not None and not pd.isna(last):
-            day = pd.Timestamp(last).date()
-            return t.filter(t.as_of == day), day, True
-    return worklist_expr(wh), None, False
+        t = t.filter(t.as_of == as_of)
+    else:
+        t = worklist_expr(wh)
+    if panel is not None:
+        t = t.filter(t.person_id.isin(panel))
+    for col, value in equal.items():
+        if value:
+            t = t.filter(t[col] == value)
+    if need:
+        t = t.filter(t[f"{need}_need"])
+    total = int(wh.execute(t.aggregate(n=t.count()))["n"].iloc[0])
+    key = t[sort].desc(nulls_first=False) if descending else t[sort].asc(nulls_first=False)
+    keys = [key] if sort == "person_id" else [key, t.person_id]
+    page = wh.execute(t.order_by(keys).limit(limit, offset=offset))
+    records = [{str(k): v for k, v in r.items()} for r in page.to_dict("records")]
+    return as_of, as_of is not None, total, records
 
 
 def _none(v: Any) -> Any:
@@ -90,27 +186,22 @@ def worklist_page(
     if not 1 <= limit <= MAX_LIMIT or offset < 0:
         raise ValueError(f"limit must be 1-{MAX_LIMIT} and offset not negative")
     panel = reach(store, actor, Operation.READ_PATIENT, reason=reason)
-    t, as_of, stored = _source(wh)
-    if panel is not None:
-        if not panel:
-            audit_reads(
-                store, actor, op="worklist", entity="worklist", person_ids=[], reason=reason
-            )
-            return WorklistPage(as_of, 0, [], stored)
-        t = t.filter(t.person_id.isin(sorted(panel)))
-    if practice:
-        t = t.filter(t.practice_id == practice)
-    if area:
-        t = t.filter(t.area_id == area)
-    if tier:
-        t = t.filter(t.risk_tier == tier)
-    if need:
-        t = t.filter(t[f"{need}_need"])
-    total = int(wh.execute(t.aggregate(n=t.count()))["n"].iloc[0])
-    key = t[sort].desc(nulls_first=False) if descending else t[sort].asc(nulls_first=False)
-    keys = [key] if sort == "person_id" else [key, t.person_id]
-    page = wh.execute(t.order_by(keys).limit(limit, offset=offset))
-    ids = [str(p) for p in page["person_id"]]
+    if panel is not None and not panel:
+        audit_reads(store, actor, op="worklist", entity="worklist", person_ids=[], reason=reason)
+        as_of = _stored_as_of(wh)
+        return WorklistPage(as_of, 0, [], as_of is not None)
+    fetch = _fetch_sql if wh.is_duckdb else _fetch_ibis
+    as_of, stored, total, page = fetch(
+        wh,
+        sorted(panel) if panel is not None else None,
+        {"practice_id": practice, "area_id": area, "risk_tier": tier},
+        need,
+        sort,
+        descending,
+        limit,
+        offset,
+    )
+    ids = [str(r["person_id"]) for r in page]
     tasks = _open_tasks(store, ids)
     rows = [
         WorklistRow(
@@ -130,7 +221,7 @@ def worklist_page(
             open_tasks=tasks.get(str(r["person_id"]), (0, None))[0],
             next_due=tasks.get(str(r["person_id"]), (0, None))[1],
         )
-        for r in page.to_dict("records")
+        for r in page
     ]
     audit_reads(store, actor, op="worklist", entity="worklist", person_ids=ids, reason=reason)
     return WorklistPage(as_of, total, rows, stored)
