@@ -53,6 +53,7 @@ async def _user(
     times: dict[str, list[float]],
     think: float,
     ramp: float,
+    signed_in: asyncio.Barrier,
 ) -> int:
     errors = 0
     rnd = random.Random(seed)
@@ -65,6 +66,10 @@ async def _user(
             "/login", data={"username": "cm", "password": "cm-demo-pass"}, follow_redirects=False
         )
         times["sign-in"].append((time.perf_counter() - t) * 1000)
+        # The pages are timed once everyone has signed in (the steady state of a working
+        # day; sign-ins are timed apart above).
+        if await signed_in.wait() == 0:
+            times["start"] = [time.perf_counter()]
         if r.status_code != 303:
             return rounds * 2 + 1
         await asyncio.sleep(_pause(rnd, think))
@@ -89,9 +94,10 @@ async def _run(
     base: str, panel: list[str], users: int, rounds: int, think: float, ramp: float
 ) -> dict[str, object]:
     times: dict[str, list[float]] = {"worklist": [], "patient": [], "sign-in": []}
+    signed_in = asyncio.Barrier(users)
     t0 = time.perf_counter()
     errors = await asyncio.gather(
-        *(_user(base, panel, rounds, i, times, think, ramp) for i in range(users))
+        *(_user(base, panel, rounds, i, times, think, ramp, signed_in) for i in range(users))
     )
     wall = time.perf_counter() - t0
     out: dict[str, object] = {
@@ -102,17 +108,18 @@ async def _run(
         "sign_in_ramp_s": ramp,
         "errors": sum(errors),
     }
+    start = times.pop("start", [t0])[0]
     total = 0
     for kind, xs in times.items():
         xs.sort()
-        total += len(xs)
+        total += len(xs) if kind != "sign-in" else 0
         out[kind] = {
             "requests": len(xs),
             "p50_ms": round(statistics.median(xs), 1),
             "p95_ms": round(xs[int(0.95 * (len(xs) - 1))], 1),
             "max_ms": round(xs[-1], 1),
         }
-    out["requests_per_s"] = round(total / wall, 1)
+    out["requests_per_s"] = round(total / (wall - (start - t0)), 1)  # pages, after sign-in
     return out
 
 
@@ -203,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
                 else f"  ({'meets' if met else 'misses'} p95 < {TARGET_P95_MS:.0f} ms)"
             )
         )
-    print(f"  {res['requests_per_s']} requests/s, {res['errors']} errors")
+    print(f"  {res['requests_per_s']} pages/s, {res['errors']} errors")
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
     (out / "web.json").write_text(json.dumps(res, indent=2) + "\n")

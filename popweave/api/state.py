@@ -5,14 +5,10 @@ from __future__ import annotations
 
 import os
 import secrets
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
-from sqlalchemy.orm import Session
 
 from popweave.api.warehouse import Warehouse
 from popweave.care.store import CareStore, open_store
@@ -37,29 +33,6 @@ def load_secret(ws: Workspace) -> str:
     return path.read_text().strip()
 
 
-class SerialStore(CareStore):
-    """The care store with one transaction at a time in this process on SQLite.
-
-    SQLite lets one writer in at a time and makes the others poll (sleeping up to 100 ms
-    between tries), so under many concurrent pages (each writes its audit events) a writer
-    can wait seconds while others keep getting in. Queueing the server's threads on a lock
-    instead keeps the waits first come, first served and short; PostgreSQL is left alone.
-    """
-
-    def __init__(self, store: CareStore) -> None:
-        super().__init__(store.engine)
-        self._serial = threading.RLock() if store.dialect == "sqlite" else None
-
-    @contextmanager
-    def begin(self) -> Iterator[Session]:
-        if self._serial is None:
-            with super().begin() as s:
-                yield s
-            return
-        with self._serial, super().begin() as s:
-            yield s
-
-
 @dataclass
 class AppState:
     """The running app's resources (one per app)."""
@@ -72,7 +45,7 @@ class AppState:
     @classmethod
     def open(cls, workspace_path: Path | str) -> AppState:
         ws = Workspace.open(workspace_path)
-        return cls(ws, SerialStore(open_store(ws)), Warehouse(ws), load_secret(ws))
+        return cls(ws, open_store(ws), Warehouse(ws), load_secret(ws))
 
     def _tokens(self) -> URLSafeTimedSerializer:
         return URLSafeTimedSerializer(self.secret, salt="popweave-api-token")

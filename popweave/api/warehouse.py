@@ -4,14 +4,22 @@ parallel while nothing can write."""
 
 from __future__ import annotations
 
+import os
 import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from popweave.errors import WorkspaceError
 from popweave.workspace import Workspace
+
+T = TypeVar("T")
+# Warehouse look-ups kept per server process (a patient's rows, a panel's worklist rows);
+# POPWEAVE_WEB_CACHE=0 turns the cache off.
+CACHE_ENTRIES = int(os.environ.get("POPWEAVE_WEB_CACHE", "4096"))
 
 
 class Warehouse:
@@ -24,6 +32,7 @@ class Warehouse:
         self._raw: Any = None
         self._engine: Any = None
         self._memo: dict[str, Any] = {}
+        self._cache: OrderedDict[Hashable, Any] = OrderedDict()
         if scheme == "duckdb":
             import duckdb
 
@@ -86,6 +95,22 @@ class Warehouse:
             if key not in self._memo:
                 self._memo[key] = make()
             return self._memo[key]
+
+    def cached(self, key: Hashable, make: Callable[[], T]) -> T:
+        """``make()``, kept for the :data:`CACHE_ENTRIES` keys used last (the warehouse is
+        read-only while open, so rows read from it stay true; what the user may see of them
+        is decided on each request, after this)."""
+        with self._lock:
+            if key in self._cache:
+                self._cache.move_to_end(key)
+                hit: T = self._cache[key]
+                return hit
+        value = make()
+        with self._lock:
+            self._cache[key] = value
+            while len(self._cache) > CACHE_ENTRIES:
+                self._cache.popitem(last=False)
+        return value
 
     def has_table(self, name: str) -> bool:
         if self._engine is not None:

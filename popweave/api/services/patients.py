@@ -91,7 +91,7 @@ def patient_overview(
     """Everything shown on a patient's page (raises AccessDenied / NotFound)."""
     record = plans.patient_record(store, actor=actor, person_id=person_id, reason=reason)
     fetch = _fetch_sql if wh.is_duckdb else _fetch_ibis
-    w = fetch(wh, person_id)
+    w = wh.cached(("patient", person_id), lambda: fetch(wh, person_id))
     if not w.people:
         raise NotFound(f"no patient {person_id} in the warehouse")
     allowed = set(record.consented)

@@ -94,8 +94,17 @@ def _fetch_sql(
         sql = wh.memo("worklist.sql", lambda: str(wh.backend().compile(worklist_expr(wh))))
         source = f"({sql}) AS w"
     if panel is not None:
+        # A coordinator's panel: its rows read once (kept while the server runs; the
+        # warehouse cannot change under it), then filtered, sorted and cut here.
         where.append("person_id IN (SELECT unnest(?::VARCHAR[]))")
-        params.append(panel)
+        mine = wh.cached(
+            ("worklist", tuple(panel)),
+            lambda: wh.rows(
+                f"SELECT * FROM {source} WHERE {' AND '.join(where)}", [*params, panel]
+            ),
+        )
+        chosen = _choose(mine, equal, need, sort, descending)
+        return as_of, as_of is not None, len(chosen), chosen[offset : offset + limit]
     for col, value in equal.items():
         if value:
             where.append(f"{col} = ?")
@@ -121,6 +130,28 @@ def _fetch_sql(
             )[0]["n"]
         )
     return as_of, as_of is not None, total, rows
+
+
+def _choose(
+    rows: list[dict[str, Any]],
+    equal: dict[str, str | None],
+    need: str | None,
+    sort: str,
+    descending: bool,
+) -> list[dict[str, Any]]:
+    """``rows`` filtered and in the order of the SQL query: ``sort`` (nulls last), then the
+    person id."""
+    kept = [
+        r
+        for r in rows
+        if all(not v or r[c] == v for c, v in equal.items()) and (not need or r[f"{need}_need"])
+    ]
+    kept.sort(key=lambda r: str(r["person_id"]), reverse=sort == "person_id" and descending)
+    if sort == "person_id":
+        return kept
+    known = [r for r in kept if r[sort] is not None]
+    known.sort(key=lambda r: r[sort], reverse=descending)  # stable: ties by person id
+    return known + [r for r in kept if r[sort] is None]
 
 
 def _fetch_ibis(
