@@ -69,3 +69,26 @@ def test_bad_worklist_parameters_are_422_with_a_message(
     assert r.status_code == 422 and "limit" in r.json()["detail"]
     r = client.get("/api/worklist", headers=h["cm"], params={"tier": "extreme"})
     assert r.status_code == 422 and "tier" in r.json()["detail"]
+
+
+def test_panel_rows_kept_in_memory_sort_and_filter_as_the_database_does(
+    client: TestClient, world: World
+) -> None:
+    from popweave.api.services.worklist import SORTS, _fetch_sql
+
+    wh = client.app.state.popweave.warehouse  # type: ignore[attr-defined]
+    panel = sorted(world.panel)
+    none = {"practice_id": None, "area_id": None, "risk_tier": None}
+    for sort in SORTS:
+        for descending in (True, False):
+            for equal, need in (
+                (none, None),
+                ({**none, "risk_tier": "high"}, None),
+                (none, "food"),
+            ):
+                _, _, total, rows = _fetch_sql(wh, panel, equal, need, sort, descending, 7, 2)
+                # Everyone, in the database's order, then the panel's people picked out.
+                _, _, _, every = _fetch_sql(wh, None, equal, need, sort, descending, 10**6, 0)
+                mine = [r["person_id"] for r in every if r["person_id"] in set(panel)]
+                assert total == len(mine)
+                assert [r["person_id"] for r in rows] == mine[2:9]
