@@ -4,6 +4,7 @@ responsible) and the whole record of one patient."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -62,6 +63,33 @@ def create_care_plan(
         return p.id
 
 
+def _add_to_plan(
+    store: CareStore,
+    actor: Actor,
+    care_plan_id: int,
+    reason: str,
+    entity: str,
+    build: Callable[[CarePlan], Problem | Goal | Intervention],
+) -> int:
+    """Authorise, add the row ``build`` makes for the plan, audit it; its id."""
+    with store.begin() as s:
+        plan = _plan(s, care_plan_id)
+        _guard.authorise(s, actor, OP, plan.person_id, reason=reason)
+        x = build(plan)
+        s.add(x)
+        s.flush()
+        _guard.audited(
+            s,
+            actor,
+            action="create",
+            op=f"add_{entity}",
+            entity=entity,
+            rows=[(plan.person_id, x.id)],
+            reason=reason,
+        )
+        return int(x.id)
+
+
 def add_problem(
     store: CareStore,
     *,
@@ -75,28 +103,20 @@ def add_problem(
 ) -> int:
     """Add a problem (optionally coded, optionally sensitive) to a care plan."""
     _guard.check_sensitive(sensitive)
-    with store.begin() as s:
-        plan = _plan(s, care_plan_id)
-        _guard.authorise(s, actor, OP, plan.person_id, reason=reason)
-        x = Problem(
+    return _add_to_plan(
+        store,
+        actor,
+        care_plan_id,
+        reason,
+        "problem",
+        lambda plan: Problem(
             care_plan_id=plan.id,
             description=description,
             code_system=code_system,
             code=code,
             sensitive=sensitive,
-        )
-        s.add(x)
-        s.flush()
-        _guard.audited(
-            s,
-            actor,
-            action="create",
-            op="add_problem",
-            entity="problem",
-            rows=[(plan.person_id, x.id)],
-            reason=reason,
-        )
-        return x.id
+        ),
+    )
 
 
 def add_goal(
@@ -115,29 +135,21 @@ def add_goal(
     _guard.check_sensitive(sensitive)
     if not target.strip():
         raise ValueError("a goal needs a target (e.g. 'HbA1c below 8%')")
-    with store.begin() as s:
-        plan = _plan(s, care_plan_id)
-        _guard.authorise(s, actor, OP, plan.person_id, reason=reason)
-        x = Goal(
+    return _add_to_plan(
+        store,
+        actor,
+        care_plan_id,
+        reason,
+        "goal",
+        lambda plan: Goal(
             care_plan_id=plan.id,
             problem_id=problem_id,
             description=description,
             target=target,
             due_date=due_date,
             sensitive=sensitive,
-        )
-        s.add(x)
-        s.flush()
-        _guard.audited(
-            s,
-            actor,
-            action="create",
-            op="add_goal",
-            entity="goal",
-            rows=[(plan.person_id, x.id)],
-            reason=reason,
-        )
-        return x.id
+        ),
+    )
 
 
 def add_intervention(
@@ -156,29 +168,21 @@ def add_intervention(
     community health worker or care manager."""
     role = TeamRole(responsible_role)
     _guard.check_sensitive(sensitive)
-    with store.begin() as s:
-        plan = _plan(s, care_plan_id)
-        _guard.authorise(s, actor, OP, plan.person_id, reason=reason)
-        x = Intervention(
+    return _add_to_plan(
+        store,
+        actor,
+        care_plan_id,
+        reason,
+        "intervention",
+        lambda plan: Intervention(
             care_plan_id=plan.id,
             goal_id=goal_id,
             description=description,
             responsible_role=role.value,
             responsible_user_id=responsible_user_id,
             sensitive=sensitive,
-        )
-        s.add(x)
-        s.flush()
-        _guard.audited(
-            s,
-            actor,
-            action="create",
-            op="add_intervention",
-            entity="intervention",
-            rows=[(plan.person_id, x.id)],
-            reason=reason,
-        )
-        return x.id
+        ),
+    )
 
 
 def patient_record(store: CareStore, *, actor: Actor, person_id: str, reason: str) -> PatientRecord:
