@@ -175,6 +175,22 @@ def _first_per(t: Any, key: str, order: list[str]) -> Any:
     return r.filter(r._rank == 0).drop("_rank")
 
 
+def _first_within(
+    units: Any, events: Any, day: str, lo_days: int, hi_days: int, order: list[str]
+) -> Any:
+    """Per unit (``encounter_id``, ``person_id``, ``discharge``), the first of ``events``
+    (``e_person`` and a date column ``day``) from ``lo_days`` to ``hi_days`` days after the
+    discharge, in ``order``; the unit's id is ``u_id``."""
+    left = units.select(u_id=units.encounter_id, u_person=units.person_id, u_dis=units.discharge)
+    pairs = left.join(
+        events,
+        (events.e_person == left.u_person)
+        & (events[day] >= left.u_dis + _days(lo_days))
+        & (events[day] <= left.u_dis + _days(hi_days)),
+    )
+    return _first_per(pairs, "u_id", order)
+
+
 # -- readmission --------------------------------------------------------------------------
 
 
@@ -214,23 +230,16 @@ def readmission_30d(
 
     planned = _planned(data, stays, valuesets, period.end + dt.timedelta(days=366))
     cand = stays.join(planned, "encounter_id").select(
-        person_id="person_id",
+        e_person="person_id",
         r_id="encounter_id",
         r_start="start_time",
         r_admit="admit",
         r_planned="planned",
     )
-    left = idx.select(i_id=idx.encounter_id, i_person=idx.person_id, i_dis=idx.discharge)
-    pairs = left.join(
-        cand,
-        (cand.person_id == left.i_person)
-        & (cand.r_admit >= left.i_dis + _days(1))
-        & (cand.r_admit <= left.i_dis + _days(window_days)),
+    first = _first_within(idx, cand, "r_admit", 1, window_days, ["r_start", "r_id"]).select(
+        "u_id", "r_id", "r_admit", "r_planned"
     )
-    first = _first_per(pairs, "i_id", ["r_start", "r_id"]).select(
-        "i_id", "r_id", "r_admit", "r_planned"
-    )
-    t = idx.left_join(first, idx.encounter_id == first.i_id)
+    t = idx.left_join(first, idx.encounter_id == first.u_id)
 
     readmitted = t.r_id.notnull()
     gap = t.r_admit.delta(t.discharge, unit="day")
@@ -319,23 +328,16 @@ def _followup(data: Data, period: Period, days: int, min_age: int) -> Any:
     d = _discharges(data, period, min_age, 30)
     e = data.encounter
     visits = e.filter(e.encounter_class.isin(list(FOLLOWUP_CLASSES))).select(
-        v_person=e.person_id,
+        e_person=e.person_id,
         v_id=e.encounter_id,
         v_class=e.encounter_class,
         v_start=e.start_time,
         v_date=as_date(e.start_time),
     )
-    left = d.select(d_id=d.encounter_id, d_person=d.person_id, d_dis=d.discharge)
-    pairs = left.join(
-        visits,
-        (visits.v_person == left.d_person)
-        & (visits.v_date >= left.d_dis + _days(1))
-        & (visits.v_date <= left.d_dis + _days(days)),
+    first = _first_within(d, visits, "v_date", 1, days, ["v_start", "v_id"]).select(
+        "u_id", "v_id", "v_class", "v_date"
     )
-    first = _first_per(pairs, "d_id", ["v_start", "v_id"]).select(
-        "d_id", "v_id", "v_class", "v_date"
-    )
-    t = d.left_join(first, d.encounter_id == first.d_id)
+    t = d.left_join(first, d.encounter_id == first.u_id)
     hit = t.v_id.notnull()
     detail = ibis.cases(
         (t.died_30, _died_detail(t)),
@@ -397,16 +399,11 @@ def med_rec_post_discharge(
     d = _discharges(data, period, min_age, 30)
     codes = value_set_codes("med_rec", valuesets)
     ev = coded_events(data, "procedure", codes, period.start, period.end)
-    ev = ev.select(m_person=ev.person_id, m_date=ev.date, m_code=ev.code)
-    left = d.select(d_id=d.encounter_id, d_person=d.person_id, d_dis=d.discharge)
-    pairs = left.join(
-        ev,
-        (ev.m_person == left.d_person)
-        & (ev.m_date >= left.d_dis)
-        & (ev.m_date <= left.d_dis + _days(30)),
+    ev = ev.select(e_person=ev.person_id, m_date=ev.date, m_code=ev.code)
+    first = _first_within(d, ev, "m_date", 0, 30, ["m_date", "m_code"]).select(
+        "u_id", "m_date", "m_code"
     )
-    first = _first_per(pairs, "d_id", ["m_date", "m_code"]).select("d_id", "m_date", "m_code")
-    t = d.left_join(first, d.encounter_id == first.d_id)
+    t = d.left_join(first, d.encounter_id == first.u_id)
     hit = t.m_date.notnull()
     detail = ibis.cases(
         (t.died_30, _died_detail(t)),
