@@ -91,13 +91,8 @@ def write(
 
 IMPORTER_REJECT_SCHEMA = pa.schema(
     [
-        ("table_name", pa.string()),
-        ("field", pa.string()),
-        ("reason", pa.string()),
-        ("value", pa.string()),
-        ("record", pa.string()),
-        ("file", pa.string()),
-        ("line", pa.int64()),
+        QUARANTINE_SCHEMA.field(name)
+        for name in ("table_name", "field", "reason", "value", "record", "file", "line")
     ]
 )
 """Records an importer rejects before they become canonical rows (broken JSON, bad bytes)."""
