@@ -149,6 +149,33 @@ def audited(
         )
 
 
+def add_audited(
+    session: Session,
+    actor: Actor,
+    row: Any,
+    *,
+    op: str,
+    entity: str,
+    person_id: str,
+    reason: str,
+    detail: str = "",
+) -> None:
+    """Add the new record ``row`` about ``person_id`` (flushed, so it has its id) and audit
+    its creation in the same transaction."""
+    session.add(row)
+    session.flush()
+    audited(
+        session,
+        actor,
+        action="create",
+        op=op,
+        entity=entity,
+        rows=[(person_id, row.id)],
+        reason=reason,
+        detail=detail,
+    )
+
+
 def _factory(session: Session) -> Any:
     from sqlalchemy.orm import sessionmaker
 

@@ -47,15 +47,13 @@ def enrol(
             end_date=end_date,
             enrolled_by=actor.username,
         )
-        s.add(e)
-        s.flush()
-        _guard.audited(
+        _guard.add_audited(
             s,
             actor,
-            action="create",
+            e,
             op="enrol",
             entity="enrolment",
-            rows=[(person_id, e.id)],
+            person_id=person_id,
             reason=reason,
         )
         return EnrolmentView.of(e)
@@ -95,15 +93,13 @@ def record_outreach(
         )
         if at is not None:
             o.attempted_at = at
-        s.add(o)
-        s.flush()
-        _guard.audited(
+        _guard.add_audited(
             s,
             actor,
-            action="create",
+            o,
             op="record_outreach",
             entity="outreach_attempt",
-            rows=[(person_id, o.id)],
+            person_id=person_id,
             reason=reason,
             detail=f"{channel}:{outcome}",
         )

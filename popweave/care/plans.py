@@ -49,15 +49,13 @@ def create_care_plan(
     with store.begin() as s:
         _guard.authorise(s, actor, OP, person_id, reason=reason)
         p = CarePlan(person_id=person_id, title=title, created_by=actor.username)
-        s.add(p)
-        s.flush()
-        _guard.audited(
+        _guard.add_audited(
             s,
             actor,
-            action="create",
+            p,
             op="create_care_plan",
             entity="care_plan",
-            rows=[(person_id, p.id)],
+            person_id=person_id,
             reason=reason,
         )
         return p.id
@@ -76,15 +74,13 @@ def _add_to_plan(
         plan = _plan(s, care_plan_id)
         _guard.authorise(s, actor, OP, plan.person_id, reason=reason)
         x = build(plan)
-        s.add(x)
-        s.flush()
-        _guard.audited(
+        _guard.add_audited(
             s,
             actor,
-            action="create",
+            x,
             op=f"add_{entity}",
             entity=entity,
-            rows=[(plan.person_id, x.id)],
+            person_id=plan.person_id,
             reason=reason,
         )
         return int(x.id)

@@ -144,15 +144,13 @@ def refer(
             referred_by=actor.username,
             sensitive=sensitive,
         )
-        s.add(r)
-        s.flush()
-        _guard.audited(
+        _guard.add_audited(
             s,
             actor,
-            action="create",
+            r,
             op="refer",
             entity="referral",
-            rows=[(person_id, r.id)],
+            person_id=person_id,
             reason=reason,
             detail=f"org={org_id} service={service}",
         )

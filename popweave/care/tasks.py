@@ -71,15 +71,13 @@ def create_task(
             sensitive=sensitive,
             notes=notes,
         )
-        s.add(t)
-        s.flush()
-        _guard.audited(
+        _guard.add_audited(
             s,
             actor,
-            action="create",
+            t,
             op="create_task",
             entity="task",
-            rows=[(person_id, t.id)],
+            person_id=person_id,
             reason=reason,
         )
         return TaskView.of(t)

@@ -98,15 +98,13 @@ def set_consent(
         c = Consent(
             person_id=person_id, category=category, granted=granted, recorded_by=actor.username
         )
-        s.add(c)
-        s.flush()
-        _guard.audited(
+        _guard.add_audited(
             s,
             actor,
-            action="create",
+            c,
             op="set_consent",
             entity="consent",
-            rows=[(person_id, c.id)],
+            person_id=person_id,
             reason=reason,
             detail=f"{category}={'granted' if granted else 'refused'}",
         )
