@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import ibis
 import numpy as np
 import pandas as pd
 
@@ -77,24 +76,11 @@ def _data(source: Any) -> Data:
 
 
 def unit_rows(spec: MeasureSpec, data: Data, period: Period) -> Any:
-    """The measure's rows as ``(person_id, y, n)``: event flag or count ``y`` over ``n``
-    (1 per unit for proportions, exposure for rates); excluded units dropped."""
-    from popweave.measures.run import units
+    """The measure's rows as ``(person_id, unit_date, y, n)``
+    (:func:`popweave.measures.run.outcome_rows`)."""
+    from popweave.measures.run import outcome_rows
 
-    rows = units(spec, data, period)
-    if spec.info.kind == "proportion":
-        rows = rows.filter(~rows.excluded)
-        return rows.select(
-            person_id=rows.person_id,
-            unit_date=rows.unit_date,
-            y=rows.numerator.cast("float64"),
-            n=ibis.literal(1.0),
-        )
-    return rows.select(
-        person_id=rows.person_id,
-        y=rows.events.cast("float64"),
-        n=rows.exposure.cast("float64"),
-    )
+    return outcome_rows(spec, data, period)
 
 
 def cell_counts(rows: Any, attrs: Any, by: str) -> pd.DataFrame:

@@ -54,6 +54,26 @@ def units(
     return clinical.evaluate(spec, data, period, library, cache=cache)
 
 
+def outcome_rows(spec: MeasureSpec, data: Data, period: Period) -> Any:
+    """The measure's rows as ``(person_id, unit_date, y, n)``: the numerator flag over 1 per
+    unit not excluded (proportions), or events over exposure dated the period's end (rates)."""
+    rows = units(spec, data, period)
+    if spec.info.kind == "proportion":
+        rows = rows.filter(~rows.excluded)
+        return rows.select(
+            person_id=rows.person_id,
+            unit_date=rows.unit_date,
+            y=rows.numerator.cast("float64"),
+            n=ibis.literal(1.0),
+        )
+    return rows.select(
+        person_id=rows.person_id,
+        unit_date=ibis.literal(period.end),
+        y=rows.events.cast("float64"),
+        n=rows.exposure.cast("float64"),
+    )
+
+
 def _proportions(rows: Any, by: str | None) -> pd.DataFrame:
     keys = [by] if by else []
     g = rows.group_by(keys) if keys else rows

@@ -67,23 +67,9 @@ def data_span(data: Data) -> tuple[dt.date, dt.date]:
 
 
 def _rows(spec: MeasureSpec, data: Data, period: Period) -> Any:
-    from popweave.measures.run import units
+    from popweave.measures.run import outcome_rows
 
-    r = units(spec, data, period)
-    if spec.info.kind == "proportion":
-        r = r.filter(~r.excluded)
-        return r.select(
-            person_id=r.person_id,
-            unit_date=r.unit_date,
-            y=r.numerator.cast("float64"),
-            n=ibis.literal(1.0),
-        )
-    return r.select(
-        person_id=r.person_id,
-        unit_date=ibis.literal(period.end),
-        y=r.events.cast("float64"),
-        n=r.exposure.cast("float64"),
-    )
+    return outcome_rows(spec, data, period)
 
 
 def series(
