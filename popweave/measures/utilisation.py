@@ -320,6 +320,19 @@ def _discharges(data: Data, period: Period, min_age: int, window_days: int) -> A
     return s.mutate(died_30=(s.death_date <= s.discharge + _days(window_days)).fill_null(False))
 
 
+def _discharge_units(t: Any, hit: Any, detail: Any) -> Any:
+    """Unit rows of a per-discharge measure: deaths within 30 days are excluded."""
+    out = t.mutate(
+        unit_id=t.encounter_id,
+        unit_date=t.discharge,
+        excluded=t.died_30,
+        exclusion=ibis.ifelse(t.died_30, "died_within_30_days", ibis.null("string")),
+        numerator=hit & ~t.died_30,
+        detail=detail,
+    )
+    return _unit_output(out)
+
+
 def _died_detail(t: Any) -> Any:
     return "died " + _text(t.death_date) + ", within 30 days of discharge on " + _text(t.discharge)
 
@@ -358,15 +371,7 @@ def _followup(data: Data, period: Period, days: int, min_age: int) -> Any:
         + _text(t.discharge)
         + ": schedule a follow-up visit",
     )
-    out = t.mutate(
-        unit_id=t.encounter_id,
-        unit_date=t.discharge,
-        excluded=t.died_30,
-        exclusion=ibis.ifelse(t.died_30, "died_within_30_days", ibis.null("string")),
-        numerator=hit & ~t.died_30,
-        detail=detail,
-    )
-    return _unit_output(out)
+    return _discharge_units(t, hit, detail)
 
 
 def followup_7d(data: Data, period: Period, *, min_age: int = 18) -> Any:
@@ -421,15 +426,7 @@ def med_rec_post_discharge(
         + _text(t.discharge)
         + ": reconcile discharge and current medications (CPT II 1111F)",
     )
-    out = t.mutate(
-        unit_id=t.encounter_id,
-        unit_date=t.discharge,
-        excluded=t.died_30,
-        exclusion=ibis.ifelse(t.died_30, "died_within_30_days", ibis.null("string")),
-        numerator=hit & ~t.died_30,
-        detail=detail,
-    )
-    return _unit_output(out)
+    return _discharge_units(t, hit, detail)
 
 
 # -- rates per member-month --------------------------------------------------------------------
