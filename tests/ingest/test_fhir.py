@@ -20,8 +20,9 @@ from popweave.model import CANONICAL
 from popweave.synth import build_city
 from popweave.warehouse import Engine, LoadReport, load, open_workspace_engine, rebuilding
 from popweave.workspace import Workspace
+from tests.ingest._shared import SHARED
 
-REAL = Path("/work/shared/data/bulk-fhir-10")
+REAL = SHARED / "bulk-fhir-10"
 REAL_ACCEPTED = {
     "practice": 43,
     "provider": 43,

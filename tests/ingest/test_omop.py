@@ -22,8 +22,9 @@ from popweave.model import quarantine
 from popweave.warehouse import open_engine
 from popweave.warehouse.base import Engine
 from tests.ingest._cli import cli
+from tests.ingest._shared import SHARED
 
-DATA = Path("/work/shared/data/omop-synthea27nj")
+DATA = SHARED / "omop-synthea27nj"
 HAS_CROSSWALK = importlib.util.find_spec("popweave.terminology.crosswalk") is not None
 needs_data = pytest.mark.skipif(not DATA.is_dir(), reason="shared OMOP test data not present")
 

@@ -24,9 +24,9 @@ from popweave.model.tables import CANONICAL
 from popweave.synth import build_city
 from popweave.warehouse import LoadReport, load, open_workspace_engine, rebuilding
 from popweave.workspace import Workspace
+from tests.ingest._shared import SHARED
 
-ROOT = Path(__file__).resolve().parents[2]
-REAL = ROOT.parent / "shared" / "data" / "synthea-csv-27"
+REAL = SHARED / "synthea-csv-27"
 needs_real = pytest.mark.skipif(not REAL.exists(), reason="shared Synthea test data not present")
 
 REAL_ACCEPTED = {
