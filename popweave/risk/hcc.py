@@ -25,11 +25,13 @@ from functools import cache
 from typing import Any
 
 import ibis
+import ibis.expr.datatypes as dt_
 import pyarrow as pa
 
 from popweave.cohorts.data import Data, age_on, as_date
 from popweave.risk._codes import memtable, normalised, rows
 from popweave.risk.comorbidity import listed
+from popweave.warehouse.prepared import Prepared
 
 VERSIONS = ("v24", "v28")
 SEGMENTS = ("CNA", "CND", "CFA", "CFD", "CPA", "CPD")
@@ -78,9 +80,16 @@ def hcc_factors(diagnoses: Any, people: Any, *, version: str = "v28") -> Any:
     ``OriginallyDisabled_Female``, ``HCC85``, ``DIABETES_CHF``, ``D3``.
     """
     t = _Tables.of(version)
-    w = _wide(diagnoses, people, t)
+    w = _final(diagnoses, people, t)
+    w = w.join(t.factors.select("seg", "segment"), "seg").left_join(t.cells, ["seg", "band"])
+    words = _words(w, "f", t.words)
+    one = {v: ibis.literal(1 << i, "int64") for i, v in enumerate(t.flags)}
     flags = w.select(
-        "person_id", "segment", "band", *t.variables[: -len(COUNTS)], **_counts(w.hcc_count)
+        "person_id",
+        "segment",
+        band=w.cell_variable,
+        **{h: _has(words, t, h) for h in t.hccs},
+        **{v: (w.x & one[v]) != 0 for v in t.flags},
     )
     long = flags.pivot_longer(list(t.variables), names_to="variable", values_to="on")
     hit = long.filter(long.on).select("person_id", "segment", "variable")
@@ -99,44 +108,90 @@ def hcc_scores(
     version: str = "v28",
     normalisation: float = 1.0,
     coding_adjustment: float = 0.0,
+    hccs: bool = False,
 ) -> Any:
     """CMS-HCC community risk score per person of ``people``.
 
     Returns ``person_id, segment, score`` (the sum of relative factors), ``risk_score``
     (``score / normalisation * (1 - coding_adjustment)``; e.g. V28 for 2024: normalisation
-    1.015, coding adjustment 0.059), ``hccs`` (payment HCCs after hierarchies,
-    comma-separated, by number) and ``hcc_count``. Inputs as in :func:`hcc_factors`.
+    1.015, coding adjustment 0.059) and ``hcc_count`` (payment HCCs after hierarchies);
+    with ``hccs=True`` also ``hccs``, those HCCs comma-separated by number. Inputs as in
+    :func:`hcc_factors`, which lists the factors behind each score.
 
-    One pass: the diagnoses join the mapping once and pivot to one row per person (a bit
-    per HCC, OR-aggregated); edits, the heart rule, hierarchies, interactions and counts are
-    column expressions on that row, and the score is one sum of flag x coefficient against
-    the segment's row of the relative factors.
+    The HCCs are bits of 64-bit words: each distinct code maps once to words of HCC bits
+    (plus bits of the mappings an age/sex edit decides), the diagnoses OR-aggregate to one
+    row per person, and edits, the heart rule and hierarchies are masks on those words. The
+    score is the demographic cell plus, per scored variable, its bit times the segment's
+    relative factor.
 
     >>> import ibis
     >>> dx = ibis.memtable({"person_id": ["a", "a"], "code": ["E11.9", "I50.9"]})
     >>> people = ibis.memtable(
     ...     {"person_id": ["a"], "age": [72], "sex": ["F"], "dual": ["none"], "orec": ["0"]}
     ... )
-    >>> t = hcc_scores(dx, people, version="v28").execute()
-    >>> t[["segment", "score", "hccs"]].values.tolist()
-    [['CNA', 1.033, 'HCC38,HCC226']]
+    >>> t = hcc_scores(dx, people, version="v28", hccs=True).execute()
+    >>> t[["segment", "score", "hcc_count", "hccs"]].values.tolist()
+    [['CNA', 1.033, 2, 'HCC38,HCC226']]
     """
     if normalisation <= 0:
         raise ValueError(f"normalisation must be positive, got {normalisation}")
     t = _Tables.of(version)
-    w = _wide(diagnoses, people, t)
-    w = w.join(t.factors, "segment").left_join(t.cells, ["segment", "band"])
-    flags = {v: w[v] for v in t.variables[: -len(COUNTS)]} | _counts(w.hcc_count)
-    terms = [flags[v].cast("float64") * w[f"c_{v}"] for v in t.scored]
-    score = sum(terms, w.cell.fill_null(0.0)).round(3)
-    return w.select(
-        w.person_id,
-        w.segment,
-        score=score,
-        risk_score=(score / normalisation * (1 - coding_adjustment)).round(3),
-        hccs=listed({h: w[h] for h in t.hccs}, list(t.hccs)),
-        hcc_count=w.hcc_count,
-    )
+    w = _final(diagnoses, people, t)
+    w = w.join(t.factors, "seg").left_join(t.cells, ["seg", "band"])
+    words = [*_words(w, "f", t.words), w.x]
+    milli = w.cell.fill_null(0)
+    digits: dict[int, list[int]] = {}
+    for d, k in t.masks:
+        digits.setdefault(d, []).append(k)
+    for d, ks in digits.items():
+        # bit_count is int8 in DuckDB: widen before adding (a bare literal would stay int8).
+        ones = [_bit_count(words[k] & w[f"m{d}_{k}"]) for k in ks]
+        total = sum(ones[1:], ones[0].cast("int64"))
+        milli = milli + (total if d == 0 else total * ibis.literal(1 << d, "int64"))
+    score = (milli.cast("float64") / 1000.0).round(3)
+    out = {
+        "score": score,
+        "risk_score": (score / normalisation * (1 - coding_adjustment)).round(3),
+        "hcc_count": w.hcc_count,
+    }
+    if hccs:
+        out["hccs"] = listed({h: _has(words, t, h) for h in t.hccs}, list(t.hccs))
+    return w.select(w.person_id, w.segment, **out)
+
+
+def hcc_score_table(
+    diagnoses: Any,
+    people: Any,
+    *,
+    version: str = "v28",
+    normalisation: float = 1.0,
+    coding_adjustment: float = 0.0,
+    hccs: bool = False,
+) -> pa.Table:
+    """:func:`hcc_scores` run, as an Arrow table. On DuckDB the compiled statement is kept
+    per version, parameters and input schemas (:class:`~popweave.warehouse.prepared.Prepared`),
+    so scoring the next population skips building and compiling the expression."""
+    if normalisation <= 0:
+        raise ValueError(f"normalisation must be positive, got {normalisation}")
+    prepared = _prepared(version, normalisation, coding_adjustment, hccs)
+    return prepared.run(diagnoses=diagnoses, people=people)
+
+
+@cache
+def _prepared(version: str, normalisation: float, coding_adjustment: float, hccs: bool) -> Prepared:
+    _Tables.of(version)  # an unknown version fails here, not at the first run
+
+    def build(diagnoses: Any, people: Any) -> Any:
+        return hcc_scores(
+            diagnoses,
+            people,
+            version=version,
+            normalisation=normalisation,
+            coding_adjustment=coding_adjustment,
+            hccs=hccs,
+        )
+
+    return Prepared(build)
 
 
 #: A mandatory edit's condition: (sex or "", applies below this age, applies from this age).
@@ -148,8 +203,11 @@ WORD_BITS = 62
 
 
 class _Tables:
-    """One model version, read as data: HCC slots and the code -> bit-word mapping, the
-    heart rule, the hierarchy, groups, interactions and the relative factors by segment."""
+    """One model version, read as data: the code -> bit-word mapping, the heart rule, the
+    hierarchy as drop masks, groups, interactions and the relative factors by segment.
+
+    HCC ``i`` (by number) is bit ``i % WORD_BITS`` of word ``i // WORD_BITS``. A mapping an
+    age/sex edit decides (``conditional``) has a bit of its own in the ``e`` words."""
 
     def __init__(self, version: str) -> None:
         if version not in VERSIONS:
@@ -174,32 +232,56 @@ class _Tables:
         names = {h for slots in by_code.values() for h, _ in slots}
         names |= {h for pair in pairs for h in pair}
         self.hccs: tuple[str, ...] = tuple(sorted(names, key=_number))
-        #: (hcc, condition) per bit, bit i in word i // WORD_BITS.
-        self.slots: tuple[tuple[str, Cond], ...] = tuple(
-            sorted({s for slots in by_code.values() for s in slots}, key=_slot_key)
+        self.pos = {h: i for i, h in enumerate(self.hccs)}
+        self.words = -(-len(self.hccs) // WORD_BITS)
+        #: (hcc, condition) per bit of the ``e`` words: the mappings an edit decides.
+        self.conditional: tuple[tuple[str, Cond], ...] = tuple(
+            sorted({s for ss in by_code.values() for s in ss if s[1][0]}, key=_slot_key)
         )
-        index = {s: i for i, s in enumerate(self.slots)}
-        self.words = -(-len(self.slots) // WORD_BITS)
+        self.ewords = -(-len(self.conditional) // WORD_BITS)
+        index = {s: j for j, s in enumerate(self.conditional)}
+        self.requires: dict[str, list[str]] = {}
+        for r in rows(f"{name}_requires"):
+            self.requires.setdefault(r["hcc"], []).append(r["requires"])
+        #: The hierarchy (see :func:`hierarchy`): a parent, its blockers and the word masks
+        #: of the children it drops when it is coded and none of the blockers is.
+        drops: dict[tuple[str, tuple[str, ...]], list[int]] = {}
+        blocked: dict[tuple[str, str], list[str]] = {}
+        for parent, child, blocker in blockers:
+            blocked.setdefault((parent, child), []).append(blocker)
+        for parent, child in pairs:
+            key = (parent, tuple(sorted(blocked.get((parent, child), []), key=_number)))
+            mask = drops.setdefault(key, [0] * self.words)
+            mask[self.pos[child] // WORD_BITS] |= 1 << (self.pos[child] % WORD_BITS)
+        self.drops = tuple((p, bs, tuple(m)) for (p, bs), m in drops.items())
+        # Drops are a union over coded parents, so those of a code's HCCs are OR-aggregated
+        # with its bits (``d`` words) unless they depend on more than the code: blockers,
+        # the heart rule, an edit. Those are per-person terms (``person_drops``).
+        per_person = set(self.requires) | {h for h, _ in self.conditional}
+        #: Children masks a coded HCC drops whatever else is coded.
+        self.own_drops: dict[str, tuple[int, ...]] = {
+            p: m for p, bs, m in self.drops if not bs and p not in per_person
+        }
+        self.person_drops = tuple(d for d in self.drops if d[1] or d[0] in per_person)
         codes = sorted(by_code)
-        masks = [[0] * self.words for _ in codes]
-        for m, code in zip(masks, codes, strict=True):
+        cols = {f"w{k}": [0] * len(codes) for k in range(self.words)}
+        cols |= {f"e{k}": [0] * len(codes) for k in range(self.ewords)}
+        cols |= {f"d{k}": [0] * len(codes) for k in range(self.words)}
+        for n, code in enumerate(codes):
             for s in by_code[code]:
-                i = index[s]
-                m[i // WORD_BITS] |= 1 << (i % WORD_BITS)
+                i, word = (index[s], "e") if s[1][0] else (self.pos[s[0]], "w")
+                cols[f"{word}{i // WORD_BITS}"][n] |= 1 << (i % WORD_BITS)
+                if word == "w":
+                    for k, m in enumerate(self.own_drops.get(s[0], ())):
+                        cols[f"d{k}"][n] |= m
         self.mapping = ibis.memtable(
             pa.table(
                 {
                     "code": pa.array(codes, pa.string()),
-                    **{
-                        f"w{k}": pa.array([m[k] for m in masks], pa.int64())
-                        for k in range(self.words)
-                    },
+                    **{c: pa.array(v, pa.int64()) for c, v in cols.items()},
                 }
             )
         )
-        self.requires: dict[str, list[str]] = {}
-        for r in rows(f"{name}_requires"):
-            self.requires.setdefault(r["hcc"], []).append(r["requires"])
         self.groups: dict[str, list[str]] = {}
         for r in rows(f"{name}_groups"):
             self.groups.setdefault(r["group"], []).append(r["hcc"])
@@ -221,36 +303,56 @@ class _Tables:
             *ORIGDS,
             *COUNTS,
         )
-        #: The flag variables with a non-zero relative factor in some segment.
-        self.scored = tuple(v for v in self.variables if any(coefs.get(v, {}).values()))
-        wide = self.scored
-        #: The demographic cell's factor by segment and band (``F70_74``).
+        #: Bits of the ``x`` word: interactions, originally disabled, payment-HCC counts.
+        self.flags: tuple[str, ...] = self.variables[len(self.hccs) :]
+        if len(self.flags) > WORD_BITS:
+            raise NotImplementedError(f"{len(self.flags)} flag variables do not fit a word")
+        #: Age bands (low, high, suffix) of both kinds, by age; a person's band is
+        #: 2 * index + 1 for men (see :func:`_band`).
+        self.band_list = sorted(b for kind in self.bands.values() for b in kind)
+        if any(a[1] >= b[0] for a, b in itertools.pairwise(self.band_list)):
+            raise NotImplementedError(f"overlapping age bands: {self.band_list}")
+        #: The demographic cell (``F70_74``) by segment and band, its factor in thousandths.
         cells = [
-            (seg, f"{sex}{suffix}", coefs[f"{sex}{suffix}"][seg])
-            for seg in SEGMENTS
-            for _, _, suffix in self.bands[seg[2]]
-            for sex in "FM"
-            if seg in coefs.get(f"{sex}{suffix}", {})
+            (n, 2 * i + male, _milli(coefs[var][seg]), var)
+            for n, seg in enumerate(SEGMENTS)
+            for i, band in enumerate(self.band_list)
+            if band in self.bands[seg[2]]
+            for male, var in enumerate((f"F{band[2]}", f"M{band[2]}"))
+            if seg in coefs.get(var, {})
         ]
         self.cells = ibis.memtable(
             pa.table(
                 {
-                    "segment": pa.array([c[0] for c in cells], pa.string()),
-                    "band": pa.array([c[1] for c in cells], pa.string()),
-                    "cell": pa.array([c[2] for c in cells], pa.float64()),
+                    "seg": pa.array([c[0] for c in cells], pa.int8()),
+                    "band": pa.array([c[1] for c in cells], pa.int8()),
+                    "cell": pa.array([c[2] for c in cells], pa.int64()),
+                    "cell_variable": pa.array([c[3] for c in cells], pa.string()),
                 }
             )
         )
+        # The relative factors of the variables (HCC words f0 ..., then x), in thousandths,
+        # as binary digits: mask m<d>_<k> of a segment holds the variables of word k whose
+        # factor has digit d set, so the sum of a person's factors is
+        # sum over d, k of 2**d * popcount(word k & m<d>_<k>).
+        where = {h: (i // WORD_BITS, i % WORD_BITS) for h, i in self.pos.items()}
+        where |= {v: (self.words, i) for i, v in enumerate(self.flags)}
+        masks: dict[tuple[int, int], list[int]] = {}
+        for v, (k, b) in where.items():
+            for n, seg in enumerate(SEGMENTS):
+                milli = _milli(coefs.get(v, {}).get(seg, 0.0))
+                if milli < 0:
+                    raise NotImplementedError(f"negative relative factor {v} {seg}")
+                for d in range(milli.bit_length()):
+                    if milli >> d & 1:
+                        masks.setdefault((d, k), [0] * len(SEGMENTS))[n] |= 1 << b
+        self.masks = tuple(sorted(masks))
         self.factors = ibis.memtable(
             pa.table(
                 {
+                    "seg": pa.array(range(len(SEGMENTS)), pa.int8()),
                     "segment": pa.array(SEGMENTS, pa.string()),
-                    **{
-                        f"c_{v}": pa.array(
-                            [coefs.get(v, {}).get(s, 0.0) for s in SEGMENTS], pa.float64()
-                        )
-                        for v in wide
-                    },
+                    **{f"m{d}_{k}": pa.array(masks[d, k], pa.int64()) for d, k in self.masks},
                 }
             )
         )
@@ -267,6 +369,19 @@ ORIGDS = ("OriginallyDisabled_Female", "OriginallyDisabled_Male")
 
 def _int(v: str) -> int | None:
     return int(v) if v else None
+
+
+def _milli(coefficient: float) -> int:
+    """A relative factor in thousandths (CMS publishes them to three decimals)."""
+    m = round(coefficient * 1000)
+    if abs(m - coefficient * 1000) > 1e-6:
+        raise NotImplementedError(f"relative factor {coefficient} has more than 3 decimals")
+    return m
+
+
+@ibis.udf.scalar.builtin(name="bit_count")  # type: ignore[untyped-decorator]
+def _bit_count(x: int) -> dt_.int8:
+    """The number of bits set (DuckDB and Spark SQL ``bit_count``)."""
 
 
 def _number(hcc: str) -> int:
@@ -323,80 +438,107 @@ def _bands(version: str) -> dict[str, list[tuple[int, int, str]]]:
 
 
 def _band(p: Any, t: _Tables) -> Any:
-    """The age/sex cell (``F70_74``). The disabled bands end below 65 and the aged ones
-    start at 65, so the age alone picks the band."""
-    bands = sorted(b for kind in t.bands.values() for b in kind)
-    if any(a[1] >= b[0] for a, b in itertools.pairwise(bands)):
-        raise NotImplementedError(f"overlapping age bands: {bands}")
-    suffix = ibis.cases(
-        *[(p.age <= hi, suffix) for _, hi, suffix in bands], else_=ibis.null("string")
-    )
-    return ibis.ifelse(p.age >= bands[0][0], p.sex + suffix, ibis.null("string"))
+    """The age/sex cell as ``2 * band + male`` (``t.band_list``). The disabled bands end
+    below 65 and the aged ones start at 65, so the age alone picks the band."""
+    index = ibis.cases(*[(p.age <= hi, i) for i, (_, hi, _) in enumerate(t.band_list)])
+    cell = (index * 2 + p.male.cast("int8")).cast("int8")
+    return ibis.ifelse(p.age >= t.band_list[0][0], cell, ibis.null("int8"))
 
 
 def _people(people: Any) -> Any:
-    sex = people.sex.cast("string").upper().substr(0, 1)
+    """``person_id, age, male, aged, disabled, origds`` and ``seg``, the index of the segment
+    in :data:`SEGMENTS` (CMS macro AGESEXV2 for DISABL and ORIGDS)."""
     p = people.select(
         person_id=people.person_id,
         age=people.age.cast("int32"),
-        sex=ibis.ifelse(sex == "M", "M", "F"),
+        male=people.sex.cast("string").upper().substr(0, 1) == "M",
         dual=people.dual,
         orec=people.orec.cast("string"),
     )
     aged = p.age >= 65
     disabled = (p.age < 65) & (p.orec != "0")
-    dual = ibis.cases((p.dual == "full", "CF"), (p.dual == "partial", "CP"), else_="CN")
-    return p.mutate(
+    dual = ibis.cases((p.dual == "full", 2), (p.dual == "partial", 4), else_=0)
+    return p.select(
+        "person_id",
+        "age",
+        "male",
         aged=aged,
         disabled=disabled,
         origds=(p.orec == "1") & ~disabled,
-        segment=dual + ibis.ifelse(aged, "A", "D"),
+        seg=(dual + ibis.ifelse(aged, 0, 1)).cast("int8"),
     )
 
 
 def _holds(pred: Pred, x: Any) -> Any:
     """Whether a mandatory edit applies to the person of row ``x``."""
     sex, below, from_ = pred
-    out = ibis.literal(True)
+    parts = []
     if sex:
-        out &= x.sex == sex
+        parts.append(x.male if sex == "M" else ~x.male)
     if below is not None:
-        out &= x.age < below
+        parts.append(x.age < below)
     if from_ is not None:
-        out &= x.age >= from_
+        parts.append(x.age >= from_)
+    out = parts[0] if parts else ibis.literal(True)
+    for p in parts[1:]:
+        out &= p
     return out
 
 
-def _coded(x: Any, t: _Tables) -> dict[str, Any]:
-    """The condition categories of row ``x`` (bit words ``w0 ...``, ``age``, ``sex``) after
-    the mandatory edits and the V28 heart rule, before hierarchies: one boolean per HCC."""
-    parts: dict[str, list[Any]] = {h: [] for h in t.hccs}
-    for i, (hcc, (kind, preds)) in enumerate(t.slots):
-        bit = ibis.literal(1 << (i % WORD_BITS), "int64")
-        on = (x[f"w{i // WORD_BITS}"] & bit) != 0
+def _words(x: Any, prefix: str, n: int) -> list[Any]:
+    return [x[f"{prefix}{k}"] for k in range(n)]
+
+
+def _has(words: list[Any], t: _Tables, hcc: str) -> Any:
+    """Whether the bit of ``hcc`` is set in ``words``."""
+    k, b = divmod(t.pos[hcc], WORD_BITS)
+    return (words[k] & ibis.literal(1 << b, "int64")) != 0
+
+
+def _has_any(words: list[Any], t: _Tables, hccs: list[str]) -> Any:
+    """Whether any bit of ``hccs`` is set in ``words``: one AND per word."""
+    masks = [0] * t.words
+    for h in hccs:
+        masks[t.pos[h] // WORD_BITS] |= 1 << (t.pos[h] % WORD_BITS)
+    return _any([(words[k] & ibis.literal(m, "int64")) != 0 for k, m in enumerate(masks) if m])
+
+
+def _coded(x: Any, t: _Tables) -> list[Any]:
+    """The condition categories of row ``x`` (mapping words ``w0 ...``, ``e0 ...``, ``age``,
+    ``sex``) after the mandatory edits and the V28 heart rule, before hierarchies: HCC words.
+    """
+    out = _words(x, "w", t.words)
+    cond = _words(x, "e", t.ewords)
+    for j, (hcc, (kind, preds)) in enumerate(t.conditional):
+        on = (cond[j // WORD_BITS] & ibis.literal(1 << (j % WORD_BITS), "int64")) != 0
         if kind == "edit":
             on &= _holds(next(iter(preds)), x)
-        elif kind == "unless":
+        else:
             on &= ~_any([_holds(p, x) for p in sorted(preds, key=repr)])
-        parts[hcc].append(on)
-    cc = {h: _any(ons) for h, ons in parts.items()}
+        k, b = divmod(t.pos[hcc], WORD_BITS)
+        out[k] = out[k] | ibis.ifelse(on, ibis.literal(1 << b, "int64"), ibis.literal(0, "int64"))
     for hcc, needs in t.requires.items():
-        cc[hcc] = cc[hcc] & _any([cc[n] for n in needs])
-    return cc
+        k, b = divmod(t.pos[hcc], WORD_BITS)
+        keep = ibis.ifelse(_has_any(out, t, needs), ibis.literal(-1, "int64"), ~(1 << b))
+        out[k] = out[k] & keep
+    return out
 
 
-def _ranked(cc: dict[str, Any], t: _Tables) -> dict[str, Any]:
-    """The HCCs left after the hierarchies (see :func:`hierarchy`), as column expressions."""
-    blockers: dict[tuple[str, str], list[str]] = {}
-    for parent, child, blocker in t.blockers:
-        blockers.setdefault((parent, child), []).append(blocker)
-    drops: dict[str, list[Any]] = {}
-    for parent, child in t.pairs:
-        drop = cc[parent]
-        if (parent, child) in blockers:
-            drop &= ~_any([cc[b] for b in blockers[parent, child]])
-        drops.setdefault(child, []).append(drop)
-    return {h: cc[h] & ~_any(drops[h]) if h in drops else cc[h] for h in t.hccs}
+def _ranked(words: list[Any], own: list[Any], t: _Tables) -> list[Any]:
+    """The HCC words left after the hierarchies (see :func:`hierarchy`): each word less
+    ``own`` (the OR-aggregated ``d`` words, children the coded HCCs drop by themselves) and
+    the children of ``t.person_drops`` whose parent is coded and no blocker is."""
+    drop = list(own)
+    for parent, blockers, masks in t.person_drops:
+        on = _has(words, t, parent)
+        if blockers:
+            on &= ~_has_any(words, t, list(blockers))
+        for k, m in enumerate(masks):
+            if m:
+                term = ibis.ifelse(on, ibis.literal(m, "int64"), ibis.literal(0, "int64"))
+                drop[k] = drop[k] | term
+    # a & ~d, written a - (a & d): Ibis 12 prints ~(x | y) as ~x | y.
+    return [w - (w & d) for w, d in zip(words, drop, strict=True)]
 
 
 def _any(values: list[Any]) -> Any:
@@ -408,42 +550,66 @@ def _any(values: list[Any]) -> Any:
     return out
 
 
-def _wide(diagnoses: Any, people: Any, t: _Tables) -> Any:
-    """One row per person of ``people``: ``person_id, segment, band``, a boolean per payment
-    HCC after hierarchies, per interaction, per count ``D1 ... D10P`` and per
-    originally-disabled factor, and ``hcc_count``."""
+def _final(diagnoses: Any, people: Any, t: _Tables) -> Any:
+    """One row per person of ``people``: ``person_id, seg, band`` (see :func:`_people`,
+    :func:`_band`), the payment-HCC words after hierarchies ``f0 ...``, the word ``x`` of
+    the other flag variables (``t.flags``) and ``hcc_count``."""
     # The distinct codes are normalised and mapped, then joined back to the diagnoses.
     raw = diagnoses.select(raw=diagnoses.code).distinct()
     codes = raw.join(t.mapping, normalised(raw.raw) == t.mapping.code).drop("code")
     hit = diagnoses.join(codes, diagnoses.code == codes.raw)
-    bits = hit.group_by("person_id").aggregate(
-        **{f"w{k}": hit[f"w{k}"].bit_or() for k in range(t.words)}
-    )
+    cols = [
+        f"{c}{k}" for c, n in (("w", t.words), ("e", t.ewords), ("d", t.words)) for k in range(n)
+    ]
+    bits = hit.group_by("person_id").aggregate(**{c: hit[c].bit_or() for c in cols})
     p = _people(people)
     x = p.left_join(bits, "person_id")
-    x = x.select(
-        *(x[c] for c in ("person_id", "age", "sex", "aged", "disabled", "origds", "segment")),
-        **{f"w{k}": x[f"w{k}"].fill_null(0) for k in range(t.words)},
-    )
-    cc = x.select(
-        "person_id", "age", "sex", "aged", "disabled", "origds", "segment", **_coded(x, t)
-    )
-    final = cc.select(
-        "person_id", "age", "sex", "aged", "disabled", "origds", "segment", **_ranked(cc, t)
-    )
-    f = final
-    terms: dict[str, Any] = {h: f[h] for h in t.hccs}
-    terms |= {g: _any([f[h] for h in members]) for g, members in t.groups.items()}
+    keep = ("person_id", "male", "aged", "disabled", "origds", "seg")
+    x = x.select(*keep, "age", **{c: x[c].fill_null(0) for c in cols})
+    c = x.select(
+        *keep,
+        *(f"d{k}" for k in range(t.words)),
+        band=_band(x, t),
+        **{f"c{k}": w for k, w in enumerate(_coded(x, t))},
+    ).view()
+    f = c.select(
+        *keep,
+        "band",
+        **{
+            f"f{k}": w
+            for k, w in enumerate(_ranked(_words(c, "c", t.words), _words(c, "d", t.words), t))
+        },
+    ).view()
+    words = _words(f, "f", t.words)
+    terms: dict[str, Any] = {h: _has(words, t, h) for h in t.hccs}
+    terms |= {g: _has_any(words, t, members) for g, members in t.groups.items()}
     terms["DISABLED"] = f.disabled
+    count = sum((_bit_count(w) for w in words[1:]), _bit_count(words[0]).cast("int16"))
+    flags = {v: terms[a] & terms[b] for v, a, b in t.interactions}
+    flags["OriginallyDisabled_Female"] = f.origds & f.aged & ~f.male
+    flags["OriginallyDisabled_Male"] = f.origds & f.aged & f.male
+    zero = ibis.literal(0, "int64")
+    x = sum(
+        (
+            ibis.ifelse(flags[v], ibis.literal(1 << i, "int64"), zero)
+            for i, v in enumerate(t.flags[: -len(COUNTS)])
+        ),
+        zero,
+    )
+    # D1 ... D10P: the bit of D<count>, or of D10P from 10 on.
+    first = len(t.flags) - len(COUNTS)
+    bit = {n: ibis.literal(1 << (first + n - 1), "int64") for n in range(1, len(COUNTS) + 1)}
+    last = len(COUNTS)
+    x = x + ibis.cases(
+        *[(count == n, bit[n]) for n in range(1, last)], (count >= last, bit[last]), else_=zero
+    )
     return f.select(
         "person_id",
-        "segment",
-        *t.hccs,
-        band=_band(f, t),
-        **{v: terms[a] & terms[b] for v, a, b in t.interactions},
-        OriginallyDisabled_Female=f.origds & f.aged & (f.sex == "F"),
-        OriginallyDisabled_Male=f.origds & f.aged & (f.sex == "M"),
-        hcc_count=sum((f[h].cast("int32") for h in t.hccs), ibis.literal(0, "int32")),
+        "seg",
+        "band",
+        *(f"f{k}" for k in range(t.words)),
+        x=x,
+        hcc_count=count.cast("int32"),
     )
 
 
@@ -454,8 +620,27 @@ def _counts(n: Any) -> dict[str, Any]:
 
 def _apply_hierarchy(cc: Any, t: _Tables) -> Any:
     """``person_id, hcc`` less the HCCs a hierarchy rule sets to 0 (see :func:`hierarchy`):
-    pivoted to one boolean per HCC, ranked, and back to rows."""
-    wide = cc.group_by("person_id").aggregate(**{h: (cc.hcc == h).any() for h in t.hccs})
-    final = wide.select("person_id", **_ranked({h: wide[h] for h in t.hccs}, t))
-    long = final.pivot_longer(list(t.hccs), names_to="hcc", values_to="on")
+    each HCC's bit and own drops OR-aggregated to words as a code's are, ranked, and back
+    to rows."""
+    cols: dict[str, list[int]] = {f"{c}{k}": [] for c in "wd" for k in range(t.words)}
+    for h in t.hccs:
+        k, b = divmod(t.pos[h], WORD_BITS)
+        for n in range(t.words):
+            cols[f"w{n}"].append(1 << b if n == k else 0)
+            cols[f"d{n}"].append(t.own_drops.get(h, (0,) * t.words)[n])
+    table = ibis.memtable(
+        pa.table(
+            {
+                "hcc": pa.array(t.hccs, pa.string()),
+                **{c: pa.array(v, pa.int64()) for c, v in cols.items()},
+            }
+        )
+    )
+    j = cc.join(table, "hcc")
+    w = j.group_by("person_id").aggregate(**{c: j[c].bit_or() for c in cols})
+    ranked = _ranked(_words(w, "w", t.words), _words(w, "d", t.words), t)
+    final = w.select("person_id", **{f"f{k}": r for k, r in enumerate(ranked)})
+    words = _words(final, "f", t.words)
+    flags = final.select("person_id", **{h: _has(words, t, h) for h in t.hccs})
+    long = flags.pivot_longer(list(t.hccs), names_to="hcc", values_to="on")
     return long.filter(long.on).select("person_id", "hcc")

@@ -178,7 +178,7 @@ def test_agrees_with_hccpy(version: str) -> None:
     people, dx = synthetic()
     v = f"v{version}"
     f = hcc_factors(ibis.memtable(dx), ibis.memtable(people), version=v).execute()
-    s = hcc_scores(ibis.memtable(dx), ibis.memtable(people), version=v).execute()
+    s = hcc_scores(ibis.memtable(dx), ibis.memtable(people), version=v, hccs=True).execute()
     ours = {p: dict(zip(g.variable, g.coefficient, strict=True)) for p, g in f.groupby("person_id")}
     total = s.set_index("person_id").score
     finals = s.set_index("person_id").hccs
