@@ -148,15 +148,17 @@ def hcc_scores(
         ones = [_bit_count(words[k] & w[f"m{d}_{k}"]) for k in ks]
         total = sum(ones[1:], ones[0].cast("int64"))
         milli = milli + (total if d == 0 else total * ibis.literal(1 << d, "int64"))
-    score = (milli.cast("float64") / 1000.0).round(3)
-    out = {
-        "score": score,
-        "risk_score": (score / normalisation * (1 - coding_adjustment)).round(3),
-        "hcc_count": w.hcc_count,
-    }
-    if hccs:
-        out["hccs"] = listed({h: _has(words, t, h) for h in t.hccs}, list(t.hccs))
-    return w.select(w.person_id, w.segment, **out)
+    extra = {"hccs": listed({h: _has(words, t, h) for h in t.hccs}, list(t.hccs))} if hccs else {}
+    m = w.select("person_id", "segment", "hcc_count", milli=milli, **extra).view()
+    score = (m.milli.cast("float64") / 1000.0).round(3)
+    return m.select(
+        "person_id",
+        "segment",
+        score=score,
+        risk_score=(score / normalisation * (1 - coding_adjustment)).round(3),
+        hcc_count=m.hcc_count,
+        **({"hccs": m.hccs} if hccs else {}),
+    )
 
 
 def hcc_score_table(
@@ -451,7 +453,7 @@ def _people(people: Any) -> Any:
     p = people.select(
         person_id=people.person_id,
         age=people.age.cast("int32"),
-        male=people.sex.cast("string").upper().substr(0, 1) == "M",
+        male=people.sex.cast("string").substr(0, 1).upper() == "M",
         dual=people.dual,
         orec=people.orec.cast("string"),
     )
@@ -505,8 +507,7 @@ def _has_any(words: list[Any], t: _Tables, hccs: list[str]) -> Any:
 
 def _coded(x: Any, t: _Tables) -> list[Any]:
     """The condition categories of row ``x`` (mapping words ``w0 ...``, ``e0 ...``, ``age``,
-    ``sex``) after the mandatory edits and the V28 heart rule, before hierarchies: HCC words.
-    """
+    ``male``) after the mandatory edits: HCC words."""
     out = _words(x, "w", t.words)
     cond = _words(x, "e", t.ewords)
     for j, (hcc, (kind, preds)) in enumerate(t.conditional):
@@ -517,9 +518,18 @@ def _coded(x: Any, t: _Tables) -> list[Any]:
             on &= ~_any([_holds(p, x) for p in sorted(preds, key=repr)])
         k, b = divmod(t.pos[hcc], WORD_BITS)
         out[k] = out[k] | ibis.ifelse(on, ibis.literal(1 << b, "int64"), ibis.literal(0, "int64"))
+    return out
+
+
+def _heart(words: list[Any], t: _Tables) -> list[Any]:
+    """The words after the V28 heart rule: an HCC that requires others (``t.requires``) is
+    kept only with one of them."""
+    out = list(words)
     for hcc, needs in t.requires.items():
         k, b = divmod(t.pos[hcc], WORD_BITS)
-        keep = ibis.ifelse(_has_any(out, t, needs), ibis.literal(-1, "int64"), ~(1 << b))
+        keep = ibis.ifelse(
+            _has_any(words, t, needs), ibis.literal(-1, "int64"), ibis.literal(~(1 << b), "int64")
+        )
         out[k] = out[k] & keep
     return out
 
@@ -565,26 +575,25 @@ def _final(diagnoses: Any, people: Any, t: _Tables) -> Any:
     p = _people(people)
     x = p.left_join(bits, "person_id")
     keep = ("person_id", "male", "aged", "disabled", "origds", "seg")
+    own = [f"d{k}" for k in range(t.words)]
     x = x.select(*keep, "age", **{c: x[c].fill_null(0) for c in cols})
+    # One select per step, each on the previous one's columns (.view() keeps Ibis from
+    # merging them, which would repeat each step's expression wherever the next uses it).
     c = x.select(
-        *keep,
-        *(f"d{k}" for k in range(t.words)),
-        band=_band(x, t),
-        **{f"c{k}": w for k, w in enumerate(_coded(x, t))},
+        *keep, *own, band=_band(x, t), **{f"c{k}": w for k, w in enumerate(_coded(x, t))}
     ).view()
-    f = c.select(
-        *keep,
-        "band",
-        **{
-            f"f{k}": w
-            for k, w in enumerate(_ranked(_words(c, "c", t.words), _words(c, "d", t.words), t))
-        },
-    ).view()
+    if t.requires:
+        heart = _heart(_words(c, "c", t.words), t)
+        c = c.select(*keep, *own, "band", **{f"c{k}": w for k, w in enumerate(heart)}).view()
+    ranked = _ranked(_words(c, "c", t.words), _words(c, "d", t.words), t)
+    f = c.select(*keep, "band", **{f"f{k}": w for k, w in enumerate(ranked)}).view()
+    words = _words(f, "f", t.words)
+    count = sum((_bit_count(w) for w in words[1:]), _bit_count(words[0]).cast("int64"))
+    f = f.select(*f.columns, hcc_count=count).view()
     words = _words(f, "f", t.words)
     terms: dict[str, Any] = {h: _has(words, t, h) for h in t.hccs}
     terms |= {g: _has_any(words, t, members) for g, members in t.groups.items()}
     terms["DISABLED"] = f.disabled
-    count = sum((_bit_count(w) for w in words[1:]), _bit_count(words[0]).cast("int16"))
     flags = {v: terms[a] & terms[b] for v, a, b in t.interactions}
     flags["OriginallyDisabled_Female"] = f.origds & f.aged & ~f.male
     flags["OriginallyDisabled_Male"] = f.origds & f.aged & f.male
@@ -596,20 +605,18 @@ def _final(diagnoses: Any, people: Any, t: _Tables) -> Any:
         ),
         zero,
     )
-    # D1 ... D10P: the bit of D<count>, or of D10P from 10 on.
+    # D1 ... D10P: bit first + min(count, 10) - 1 of x, from a count of 1.
     first = len(t.flags) - len(COUNTS)
-    bit = {n: ibis.literal(1 << (first + n - 1), "int64") for n in range(1, len(COUNTS) + 1)}
-    last = len(COUNTS)
-    x = x + ibis.cases(
-        *[(count == n, bit[n]) for n in range(1, last)], (count >= last, bit[last]), else_=zero
-    )
+    n = f.hcc_count
+    shift = ibis.least(n, ibis.literal(len(COUNTS), "int64")) + ibis.literal(first - 1, "int64")
+    x = x + ibis.ifelse(n >= 1, ibis.literal(1, "int64") << shift, zero)
     return f.select(
         "person_id",
         "seg",
         "band",
         *(f"f{k}" for k in range(t.words)),
         x=x,
-        hcc_count=count.cast("int32"),
+        hcc_count=n.cast("int32"),
     )
 
 
