@@ -42,8 +42,8 @@ def _arrow(name: str, columns: tuple[tuple[str, str], ...]) -> pa.Table:
 
 
 def normalised(code: Any) -> Any:
-    """An ICD-10-CM code column without its dot, upper case and trimmed ("e11.9" -> "E119")."""
-    return code.strip().upper().replace(".", "")
+    """An ICD-10-CM code column upper case, without dots or white space (" e11.9" -> "E119")."""
+    return code.upper().translate(". \t\n\r\x0b\x0c", "")
 
 
 def code_table(diagnoses: Any) -> Any:

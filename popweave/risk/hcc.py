@@ -81,15 +81,15 @@ def hcc_factors(diagnoses: Any, people: Any, *, version: str = "v28") -> Any:
     """
     t = _Tables.of(version)
     w = _final(diagnoses, people, t)
-    w = w.join(t.factors.select("seg", "segment"), "seg").left_join(t.cells, ["seg", "band"])
+    w = w.join(t.factors.select("seg", "segment"), "seg").left_join(t.cells, _CELL_KEY)
     words = _words(w, "f", t.words)
-    one = {v: ibis.literal(1 << i, "int64") for i, v in enumerate(t.flags)}
     flags = w.select(
         "person_id",
         "segment",
         band=w.cell_variable,
         **{h: _has(words, t, h) for h in t.hccs},
-        **{v: (w.x & one[v]) != 0 for v in t.flags},
+        **{v: w[v] for v in t.flags},
+        **_counts(w.hcc_count),
     )
     long = flags.pivot_longer(list(t.variables), names_to="variable", values_to="on")
     hit = long.filter(long.on).select("person_id", "segment", "variable")
@@ -137,9 +137,11 @@ def hcc_scores(
         raise ValueError(f"normalisation must be positive, got {normalisation}")
     t = _Tables.of(version)
     w = _final(diagnoses, people, t)
-    w = w.join(t.factors, "seg").left_join(t.cells, ["seg", "band"])
-    words = [*_words(w, "f", t.words), w.x]
+    w = w.join(t.factors, "seg").left_join(t.cells, _CELL_KEY)
+    words = _words(w, "f", t.words)
     milli = w.cell.fill_null(0)
+    for v in t.flags:
+        milli = milli + ibis.ifelse(w[v], w[f"c_{v}"], ibis.literal(0, "int64"))
     digits: dict[int, list[int]] = {}
     for d, k in t.masks:
         digits.setdefault(d, []).append(k)
@@ -236,12 +238,13 @@ class _Tables:
         self.hccs: tuple[str, ...] = tuple(sorted(names, key=_number))
         self.pos = {h: i for i, h in enumerate(self.hccs)}
         self.words = -(-len(self.hccs) // WORD_BITS)
-        #: (hcc, condition) per bit of the ``e`` words: the mappings an edit decides.
+        #: The mappings an edit decides, (hcc, condition): slot j is bit len(hccs) + j of
+        #: the mapping words, after the HCCs (in the last HCC word's spare bits if they fit).
         self.conditional: tuple[tuple[str, Cond], ...] = tuple(
             sorted({s for ss in by_code.values() for s in ss if s[1][0]}, key=_slot_key)
         )
-        self.ewords = -(-len(self.conditional) // WORD_BITS)
-        index = {s: j for j, s in enumerate(self.conditional)}
+        self.mwords = -(-(len(self.hccs) + len(self.conditional)) // WORD_BITS)
+        index = {s: len(self.hccs) + j for j, s in enumerate(self.conditional)}
         self.requires: dict[str, list[str]] = {}
         for r in rows(f"{name}_requires"):
             self.requires.setdefault(r["hcc"], []).append(r["requires"])
@@ -266,14 +269,13 @@ class _Tables:
         }
         self.person_drops = tuple(d for d in self.drops if d[1] or d[0] in per_person)
         codes = sorted(by_code)
-        cols = {f"w{k}": [0] * len(codes) for k in range(self.words)}
-        cols |= {f"e{k}": [0] * len(codes) for k in range(self.ewords)}
+        cols = {f"w{k}": [0] * len(codes) for k in range(self.mwords)}
         cols |= {f"d{k}": [0] * len(codes) for k in range(self.words)}
         for n, code in enumerate(codes):
             for s in by_code[code]:
-                i, word = (index[s], "e") if s[1][0] else (self.pos[s[0]], "w")
-                cols[f"{word}{i // WORD_BITS}"][n] |= 1 << (i % WORD_BITS)
-                if word == "w":
+                i = index[s] if s[1][0] else self.pos[s[0]]
+                cols[f"w{i // WORD_BITS}"][n] |= 1 << (i % WORD_BITS)
+                if not s[1][0]:
                     for k, m in enumerate(self.own_drops.get(s[0], ())):
                         cols[f"d{k}"][n] |= m
         self.mapping = ibis.memtable(
@@ -305,46 +307,51 @@ class _Tables:
             *ORIGDS,
             *COUNTS,
         )
-        #: Bits of the ``x`` word: interactions, originally disabled, payment-HCC counts.
-        self.flags: tuple[str, ...] = self.variables[len(self.hccs) :]
-        if len(self.flags) > WORD_BITS:
-            raise NotImplementedError(f"{len(self.flags)} flag variables do not fit a word")
+        #: Boolean variables of a person's row: interactions, originally disabled.
+        self.flags: tuple[str, ...] = self.variables[len(self.hccs) : -len(COUNTS)]
         #: Age bands (low, high, suffix) of both kinds, by age; a person's band is
         #: 2 * index + 1 for men (see :func:`_band`).
         self.band_list = sorted(b for kind in self.bands.values() for b in kind)
         if any(a[1] >= b[0] for a, b in itertools.pairwise(self.band_list)):
             raise NotImplementedError(f"overlapping age bands: {self.band_list}")
-        #: The demographic cell (``F70_74``) by segment and band, its factor in thousandths.
-        cells = [
-            (n, 2 * i + male, _milli(coefs[var][seg]), var)
-            for n, seg in enumerate(SEGMENTS)
-            for i, band in enumerate(self.band_list)
-            if band in self.bands[seg[2]]
-            for male, var in enumerate((f"F{band[2]}", f"M{band[2]}"))
-            if seg in coefs.get(var, {})
-        ]
+        #: By segment, band (-1: none) and payment-HCC count n (10: 10 or more): the factor
+        #: of the demographic cell (``F70_74``) plus that of D<n>, in thousandths.
+        cells = []
+        for n, seg in enumerate(SEGMENTS):
+            keys = [(-1, None)] + [
+                (2 * i + male, var)
+                for i, band in enumerate(self.band_list)
+                if band in self.bands[seg[2]]
+                for male, var in enumerate((f"F{band[2]}", f"M{band[2]}"))
+                if seg in coefs.get(var, {})
+            ]
+            for band_key, var in keys:
+                cell = _milli(coefs[var][seg]) if var else 0
+                for count in range(len(COUNTS) + 1):
+                    d = _milli(coefs.get(COUNTS[count - 1], {}).get(seg, 0.0)) if count else 0
+                    cells.append((n, band_key, count, cell + d, var))
         self.cells = ibis.memtable(
             pa.table(
                 {
                     "seg": pa.array([c[0] for c in cells], pa.int8()),
                     "band": pa.array([c[1] for c in cells], pa.int8()),
-                    "cell": pa.array([c[2] for c in cells], pa.int64()),
-                    "cell_variable": pa.array([c[3] for c in cells], pa.string()),
+                    "n": pa.array([c[2] for c in cells], pa.int8()),
+                    "cell": pa.array([c[3] for c in cells], pa.int64()),
+                    "cell_variable": pa.array([c[4] for c in cells], pa.string()),
                 }
             )
         )
-        # The relative factors of the variables (HCC words f0 ..., then x), in thousandths,
-        # as binary digits: mask m<d>_<k> of a segment holds the variables of word k whose
-        # factor has digit d set, so the sum of a person's factors is
-        # sum over d, k of 2**d * popcount(word k & m<d>_<k>).
-        where = {h: (i // WORD_BITS, i % WORD_BITS) for h, i in self.pos.items()}
-        where |= {v: (self.words, i) for i, v in enumerate(self.flags)}
+        # The relative factors of the payment HCCs, in thousandths, as binary digits: mask
+        # m<d>_<k> of a segment holds the HCCs of word k whose factor has digit d set, so
+        # the sum of a person's HCC factors is sum over d, k of
+        # 2**d * popcount(word k & m<d>_<k>). Flag variables add c_<variable>.
         masks: dict[tuple[int, int], list[int]] = {}
-        for v, (k, b) in where.items():
+        for h, i in self.pos.items():
+            k, b = divmod(i, WORD_BITS)
             for n, seg in enumerate(SEGMENTS):
-                milli = _milli(coefs.get(v, {}).get(seg, 0.0))
+                milli = _milli(coefs.get(h, {}).get(seg, 0.0))
                 if milli < 0:
-                    raise NotImplementedError(f"negative relative factor {v} {seg}")
+                    raise NotImplementedError(f"negative relative factor {h} {seg}")
                 for d in range(milli.bit_length()):
                     if milli >> d & 1:
                         masks.setdefault((d, k), [0] * len(SEGMENTS))[n] |= 1 << b
@@ -355,6 +362,13 @@ class _Tables:
                     "seg": pa.array(range(len(SEGMENTS)), pa.int8()),
                     "segment": pa.array(SEGMENTS, pa.string()),
                     **{f"m{d}_{k}": pa.array(masks[d, k], pa.int64()) for d, k in self.masks},
+                    **{
+                        f"c_{v}": pa.array(
+                            [_milli(coefs.get(v, {}).get(seg, 0.0)) for seg in SEGMENTS],
+                            pa.int64(),
+                        )
+                        for v in self.flags
+                    },
                 }
             )
         )
@@ -366,6 +380,8 @@ class _Tables:
 
 
 COUNTS = (*(f"D{k}" for k in range(1, 10)), "D10P")
+#: The columns a person's row joins the cells on (:attr:`_Tables.cells`).
+_CELL_KEY = ["seg", "band", "n"]
 ORIGDS = ("OriginallyDisabled_Female", "OriginallyDisabled_Male")
 
 
@@ -379,6 +395,11 @@ def _milli(coefficient: float) -> int:
     if abs(m - coefficient * 1000) > 1e-6:
         raise NotImplementedError(f"relative factor {coefficient} has more than 3 decimals")
     return m
+
+
+@ibis.udf.agg.builtin(name="bit_or")  # type: ignore[untyped-decorator]
+def _bit_or(x: int) -> int:  # type: ignore[empty-body]
+    """The bitwise OR of a group (DuckDB and Spark SQL ``bit_or``; Ibis has no Spark rule)."""
 
 
 @ibis.udf.scalar.builtin(name="bit_count")  # type: ignore[untyped-decorator]
@@ -440,11 +461,12 @@ def _bands(version: str) -> dict[str, list[tuple[int, int, str]]]:
 
 
 def _band(p: Any, t: _Tables) -> Any:
-    """The age/sex cell as ``2 * band + male`` (``t.band_list``). The disabled bands end
-    below 65 and the aged ones start at 65, so the age alone picks the band."""
+    """The age/sex cell as ``2 * band + male`` (``t.band_list``), -1 below the first band.
+    The disabled bands end below 65 and the aged ones start at 65, so the age alone picks
+    the band."""
     index = ibis.cases(*[(p.age <= hi, i) for i, (_, hi, _) in enumerate(t.band_list)])
     cell = (index * 2 + p.male.cast("int8")).cast("int8")
-    return ibis.ifelse(p.age >= t.band_list[0][0], cell, ibis.null("int8"))
+    return ibis.ifelse(p.age >= t.band_list[0][0], cell, ibis.literal(-1, "int8"))
 
 
 def _people(people: Any) -> Any:
@@ -506,12 +528,16 @@ def _has_any(words: list[Any], t: _Tables, hccs: list[str]) -> Any:
 
 
 def _coded(x: Any, t: _Tables) -> list[Any]:
-    """The condition categories of row ``x`` (mapping words ``w0 ...``, ``e0 ...``, ``age``,
-    ``male``) after the mandatory edits: HCC words."""
-    out = _words(x, "w", t.words)
-    cond = _words(x, "e", t.ewords)
+    """The condition categories of row ``x`` (mapping words ``w0 ...``, ``age``, ``male``)
+    after the mandatory edits: HCC words."""
+    mapped = _words(x, "w", t.mwords)
+    out = mapped[: t.words]
+    if t.conditional and len(t.hccs) % WORD_BITS:  # the last HCC word holds edit slots too
+        last = ibis.literal((1 << (len(t.hccs) % WORD_BITS)) - 1, "int64")
+        out[-1] = out[-1] & last
     for j, (hcc, (kind, preds)) in enumerate(t.conditional):
-        on = (cond[j // WORD_BITS] & ibis.literal(1 << (j % WORD_BITS), "int64")) != 0
+        i = len(t.hccs) + j
+        on = (mapped[i // WORD_BITS] & ibis.literal(1 << (i % WORD_BITS), "int64")) != 0
         if kind == "edit":
             on &= _holds(next(iter(preds)), x)
         else:
@@ -562,16 +588,14 @@ def _any(values: list[Any]) -> Any:
 
 def _final(diagnoses: Any, people: Any, t: _Tables) -> Any:
     """One row per person of ``people``: ``person_id, seg, band`` (see :func:`_people`,
-    :func:`_band`), the payment-HCC words after hierarchies ``f0 ...``, the word ``x`` of
-    the other flag variables (``t.flags``) and ``hcc_count``."""
+    :func:`_band`), the payment-HCC words after hierarchies ``f0 ...``, a boolean per flag
+    variable (``t.flags``), ``hcc_count`` and ``n``, the count capped at 10 (D10P)."""
     # The distinct codes are normalised and mapped, then joined back to the diagnoses.
     raw = diagnoses.select(raw=diagnoses.code).distinct()
     codes = raw.join(t.mapping, normalised(raw.raw) == t.mapping.code).drop("code")
     hit = diagnoses.join(codes, diagnoses.code == codes.raw)
-    cols = [
-        f"{c}{k}" for c, n in (("w", t.words), ("e", t.ewords), ("d", t.words)) for k in range(n)
-    ]
-    bits = hit.group_by("person_id").aggregate(**{c: hit[c].bit_or() for c in cols})
+    cols = [*(f"w{k}" for k in range(t.mwords)), *(f"d{k}" for k in range(t.words))]
+    bits = hit.group_by("person_id").aggregate(**{c: _bit_or(hit[c]) for c in cols})
     p = _people(people)
     x = p.left_join(bits, "person_id")
     keep = ("person_id", "male", "aged", "disabled", "origds", "seg")
@@ -597,26 +621,15 @@ def _final(diagnoses: Any, people: Any, t: _Tables) -> Any:
     flags = {v: terms[a] & terms[b] for v, a, b in t.interactions}
     flags["OriginallyDisabled_Female"] = f.origds & f.aged & ~f.male
     flags["OriginallyDisabled_Male"] = f.origds & f.aged & f.male
-    zero = ibis.literal(0, "int64")
-    x = sum(
-        (
-            ibis.ifelse(flags[v], ibis.literal(1 << i, "int64"), zero)
-            for i, v in enumerate(t.flags[: -len(COUNTS)])
-        ),
-        zero,
-    )
-    # D1 ... D10P: bit first + min(count, 10) - 1 of x, from a count of 1.
-    first = len(t.flags) - len(COUNTS)
     n = f.hcc_count
-    shift = ibis.least(n, ibis.literal(len(COUNTS), "int64")) + ibis.literal(first - 1, "int64")
-    x = x + ibis.ifelse(n >= 1, ibis.literal(1, "int64") << shift, zero)
     return f.select(
         "person_id",
         "seg",
         "band",
         *(f"f{k}" for k in range(t.words)),
-        x=x,
+        **flags,
         hcc_count=n.cast("int32"),
+        n=ibis.least(n, ibis.literal(len(COUNTS), "int64")).cast("int8"),
     )
 
 
@@ -644,7 +657,7 @@ def _apply_hierarchy(cc: Any, t: _Tables) -> Any:
         )
     )
     j = cc.join(table, "hcc")
-    w = j.group_by("person_id").aggregate(**{c: j[c].bit_or() for c in cols})
+    w = j.group_by("person_id").aggregate(**{c: _bit_or(j[c]) for c in cols})
     ranked = _ranked(_words(w, "w", t.words), _words(w, "d", t.words), t)
     final = w.select("person_id", **{f"f{k}": r for k, r in enumerate(ranked)})
     words = _words(final, "f", t.words)

@@ -21,10 +21,6 @@ import pyarrow as pa
 #: Placeholder table names carry this prefix, so they cannot clash with a user's tables.
 PREFIX = "__popweave_input_"
 
-# execute() then Arrow copies the result once more than sql() then Arrow, which binds a
-# relation first; for a scoring query's 100,000 rows the copy is the cheaper of the two.
-warnings.filterwarnings("ignore", "Arrow output on a DB-API result", UserWarning, __name__)
-
 
 class Prepared:
     """``build(**tables) -> ibis.Table`` kept compiled per input schemas.
@@ -49,7 +45,7 @@ class Prepared:
     def run(self, **tables: Any) -> pa.Table:
         """The expression's result over the given tables, as Arrow."""
         backend = _backend(tables.values())
-        if backend is None or backend.name != "duckdb":
+        if backend.name != "duckdb":
             return self.expr(**tables).to_pyarrow()
         sql, memtables = self._compiled(tables)
         inputs = []
@@ -59,6 +55,10 @@ class Prepared:
         for m in memtables:
             _register(backend, m)
         query = f"WITH {', '.join(inputs)} SELECT * FROM ({sql})"
+        # execute() then Arrow copies the result once more than sql() then Arrow, which binds
+        # a relation first; for 100,000 scored rows the copy is the cheaper. DuckDB warns of
+        # the copy; the filter is set on each run as a caller's catch_warnings may drop it.
+        warnings.filterwarnings("ignore", "Arrow output on a DB-API result", UserWarning, __name__)
         return backend.con.execute(query).to_arrow_table()
 
     def _compiled(self, tables: dict[str, Any]) -> tuple[str, tuple[ops.InMemoryTable, ...]]:
@@ -73,16 +73,18 @@ class Prepared:
 
 
 def _backend(tables: Any) -> Any:
-    """The one backend the tables are bound to; None when only in-memory tables are given."""
-    found = set()
+    """The one backend the tables are bound to (Ibis's default one when only in-memory
+    tables are given)."""
+    found = {}  # by identity: two in-memory DuckDB connections compare equal
     for t in tables:
         try:
-            found.add(t._find_backend())
+            backend = t._find_backend()
         except Exception:  # an expression of in-memory tables only: no backend
             continue
+        found[id(backend)] = backend
     if len(found) > 1:
         raise ValueError("the tables belong to different connections")
-    return next(iter(found), None) if found else ibis.get_backend()
+    return next(iter(found.values())) if found else ibis.get_backend()
 
 
 def _register(backend: Any, table: ops.InMemoryTable) -> None:

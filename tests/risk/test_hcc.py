@@ -14,7 +14,7 @@ import pytest
 
 from popweave.risk import hcc
 from popweave.risk._codes import rows
-from popweave.risk.hcc import hcc_factors, hcc_scores, hierarchy
+from popweave.risk.hcc import hcc_factors, hcc_score_table, hcc_scores, hierarchy
 from tests.risk import peers
 
 N = 10_000
@@ -102,6 +102,47 @@ def test_v28_heart_rule_and_liver_order() -> None:
     # 62 sets 63 to 0 before 63's rule runs, so 63 does not drop 202 (V28115H1 order).
     assert hccs(["T86.40", "I85.00", "E03.5"]) == {"HCC62", "HCC202"}
     assert hccs(["I85.00", "E03.5"]) == {"HCC63"}
+
+
+def test_any_spelling_of_a_code_and_ages_outside_the_bands() -> None:
+    """hccpy's normalisation (strip, upper case, no dot) and more: spaces inside too."""
+    spellings = {"a": ["E11.9"], "b": ["e119"], "c": [" e11.9 "], "d": ["E 11.9"]}
+    people = [person(p) for p in spellings]
+    out = score(spellings, people, "v28", hccs=True)
+    assert set(out.hccs) == {"HCC38"} and out.score.nunique() == 1
+    # A negative age (bad data) has no demographic cell; its HCCs still count.
+    out = score({"x": ["I50.9"]}, [person("x", age=-3, orec="1")], "v28", hccs=True)
+    assert out.loc["x", "hccs"] == "HCC226"
+    assert out.loc["x", "score"] == pytest.approx(coef("v28", "CND", "HCC226"))
+
+
+@pytest.mark.parametrize("version", ["v24", "v28"])
+def test_score_is_the_sum_of_its_factors(version: str) -> None:
+    """Two computations: the score (weighted popcounts of bit words against the segment's
+    factor digits) and the factors (one row per variable, joined to the CMS table)."""
+    people, dx = synthetic()
+    d, p = ibis.memtable(dx), ibis.memtable(people)
+    s = hcc_scores(d, p, version=version).execute().set_index("person_id")
+    f = hcc_factors(d, p, version=version).execute()
+    total = f.groupby("person_id").coefficient.sum().reindex(s.index, fill_value=0.0)
+    assert (s.score - total).abs().max() < 5e-4
+    assert s.hcc_count.max() >= 10  # D10P is exercised
+    counts = {v for v in f.variable if v in hcc.COUNTS}
+    assert "D10P" in counts and len(counts) >= 5
+
+
+@pytest.mark.parametrize("version", ["v24", "v28"])
+def test_prepared_statement_equals_the_expression(version: str) -> None:
+    people, dx = synthetic()
+    con = ibis.duckdb.connect()
+    d, p = con.create_table("dx", dx.head(20_000)), con.create_table("people", people)
+    kw: dict[str, Any] = {"normalisation": 1.015, "coding_adjustment": 0.059, "hccs": True}
+    want = hcc_scores(d, p, version=version, **kw).to_pyarrow().sort_by("person_id")
+    for _ in range(2):  # compiled on the first call, reused on the second
+        got = hcc_score_table(d, p, version=version, **kw).sort_by("person_id")
+        assert got.equals(want)
+    with pytest.raises(ValueError, match="unknown CMS-HCC version"):
+        hcc_score_table(d, p, version="v99")
 
 
 def reference(present: set[str], version: str) -> set[str]:
