@@ -12,7 +12,7 @@ from popweave.risk.comorbidity import (
 )
 from popweave.risk.deprivation import AreaDeprivationIndex, area_index
 from popweave.risk.fairness import Audit, audit
-from popweave.risk.hcc import hcc_factors, hcc_people, hcc_scores
+from popweave.risk.hcc import hcc_factors, hcc_people, hcc_score_table, hcc_scores
 from popweave.risk.lace import lace
 from popweave.risk.model import MODELS, Metrics, RiskModel, evaluate, reliability
 from popweave.risk.run import LABELS, RiskRun, run
@@ -40,6 +40,7 @@ __all__ = [
     "evaluate",
     "hcc_factors",
     "hcc_people",
+    "hcc_score_table",
     "hcc_scores",
     "lace",
     "reliability",
