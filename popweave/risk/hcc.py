@@ -19,6 +19,7 @@ parameters (CMS publishes them per payment year).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import itertools
 import re
 from functools import cache
@@ -163,39 +164,17 @@ def hcc_scores(
     )
 
 
-def hcc_score_table(
-    diagnoses: Any,
-    people: Any,
-    *,
-    version: str = "v28",
-    normalisation: float = 1.0,
-    coding_adjustment: float = 0.0,
-    hccs: bool = False,
-) -> pa.Table:
-    """:func:`hcc_scores` run, as an Arrow table. On DuckDB the compiled statement is kept
-    per version, parameters and input schemas (:class:`~popweave.warehouse.prepared.Prepared`),
-    so scoring the next population skips building and compiling the expression."""
-    if normalisation <= 0:
-        raise ValueError(f"normalisation must be positive, got {normalisation}")
-    prepared = _prepared(version, normalisation, coding_adjustment, hccs)
-    return prepared.run(diagnoses=diagnoses, people=people)
+def hcc_score_table(diagnoses: Any, people: Any, **options: Any) -> pa.Table:
+    """:func:`hcc_scores` (same options) run, as an Arrow table. On DuckDB the compiled
+    statement is kept per options and input schemas
+    (:class:`~popweave.warehouse.prepared.Prepared`), so scoring the next population skips
+    building and compiling the expression."""
+    return _prepared(**options).run(diagnoses=diagnoses, people=people)
 
 
 @cache
-def _prepared(version: str, normalisation: float, coding_adjustment: float, hccs: bool) -> Prepared:
-    _Tables.of(version)  # an unknown version fails here, not at the first run
-
-    def build(diagnoses: Any, people: Any) -> Any:
-        return hcc_scores(
-            diagnoses,
-            people,
-            version=version,
-            normalisation=normalisation,
-            coding_adjustment=coding_adjustment,
-            hccs=hccs,
-        )
-
-    return Prepared(build)
+def _prepared(**options: Any) -> Prepared:
+    return Prepared(functools.partial(hcc_scores, **options))
 
 
 #: A mandatory edit's condition: (sex or "", applies below this age, applies from this age).
