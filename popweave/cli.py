@@ -20,7 +20,7 @@ from popweave.cli_equity import equity_app, evaluate_app, trend_app
 from popweave.cli_measures import run_app
 from popweave.cli_outreach import outreach_app
 from popweave.cli_report import report
-from popweave.cli_risk import risk
+from popweave.cli_risk import hcc, risk
 from popweave.cli_serve import demo_users, serve
 from popweave.errors import PopweaveError, WorkspaceError
 from popweave.workspace import DEFAULT_ENGINE, Workspace
@@ -321,6 +321,7 @@ def _write_json(path: Path, data: object) -> None:
 
 app.add_typer(cohort_app, name="cohort")
 run_app.command("risk")(risk)
+run_app.command("hcc")(hcc)
 app.add_typer(run_app, name="run")
 app.add_typer(equity_app)
 app.add_typer(trend_app)

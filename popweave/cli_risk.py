@@ -83,3 +83,59 @@ def risk(
     console.print(
         "Stored in the warehouse: risk_score, risk_factor, risk_metric, risk_audit, area_index."
     )
+
+
+@friendly
+def hcc(
+    year: Annotated[
+        int | None,
+        typer.Option(
+            help="Payment year; diagnoses of the year before are scored (default: the year "
+            "after the last complete year of data)."
+        ),
+    ] = None,
+    version: Annotated[str, typer.Option(help="CMS-HCC model: v28 or v24.")] = "v28",
+    normalisation: Annotated[
+        float, typer.Option(help="CMS's normalisation factor of the payment year.")
+    ] = 1.0,
+    coding_adjustment: Annotated[
+        float, typer.Option(help="CMS's MA coding pattern adjustment (e.g. 0.059).")
+    ] = 0.0,
+    workspace: WorkspaceOpt = DEFAULT_WORKSPACE,
+) -> None:
+    """CMS-HCC community risk scores of everyone with Medicare coverage in a payment year
+    (table hcc_score) and the relative factors behind them (hcc_factor)."""
+    from popweave.risk.hcc_run import run_hcc
+    from popweave.warehouse import open_workspace_engine
+
+    ws = Workspace.open(workspace)
+    with open_workspace_engine(ws) as eng, spinner() as bar:
+        task = bar.add_task("hcc", total=None)
+        r = run_hcc(
+            eng,
+            year,
+            version=version,
+            normalisation=normalisation,
+            coding_adjustment=coding_adjustment,
+            progress=lambda s: bar.update(task, description=s),
+        )
+    s = r.scores
+    console.print(
+        f"CMS-HCC {r.version.upper()} for payment year {r.payment_year}: {len(s):,} people with "
+        f"Medicare coverage on {r.as_of}, diagnoses of {r.payment_year - 1}. Mean risk score "
+        f"{s.risk_score.mean():.3f} (median {s.risk_score.median():.3f}); "
+        f"{(s.hcc_count > 0).mean():.0%} have a payment HCC."
+    )
+    t = RichTable(title="Segments")
+    for c, j in (("segment", "left"), ("people", "right"), ("mean risk score", "right")):
+        t.add_column(c, justify=j)  # type: ignore[arg-type]
+    for seg, g in s.groupby("segment"):
+        t.add_row(str(seg), f"{len(g):,}", f"{g.risk_score.mean():.3f}")
+    console.print(t)
+    t = RichTable(title="Most frequent payment HCCs")
+    for c, j in (("HCC", "left"), ("condition", "left"), ("people", "right"), ("share", "right")):
+        t.add_column(c, justify=j)  # type: ignore[arg-type]
+    for row in r.top_hccs.head(10).itertuples(index=False):
+        t.add_row(str(row.hcc), str(row.label), f"{row.people:,}", f"{row.share:.1%}")
+    console.print(t)
+    console.print("Stored in the warehouse: hcc_score, hcc_factor.")
