@@ -12,13 +12,9 @@ import pytest
 from tests.ingest._cli import cli
 
 
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("hcc")
-    assert cli("init", root / "ws", cwd=root).returncode == 0
-    res = cli("synth", "--people", "3000", "--seed", "5", "-w", root / "ws", cwd=root)
-    assert res.returncode == 0, res.stderr
-    return root / "ws"
+@pytest.fixture
+def ws(city_ws: Path) -> Path:
+    return city_ws
 
 
 def query(ws: Path, sql: str) -> pd.DataFrame:

@@ -52,13 +52,9 @@ def test_rules_are_checked() -> None:
         TierRules(high=0.5, moderate=0.8)
 
 
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    root = tmp_path_factory.mktemp("risk")
-    assert cli("init", root / "ws", cwd=root).returncode == 0
-    res = cli("synth", "--people", "6000", "--seed", "3", "-w", root / "ws", cwd=root)
-    assert res.returncode == 0, res.stderr
-    return root / "ws"
+@pytest.fixture
+def ws(city_ws: Path) -> Path:
+    return city_ws
 
 
 @pytest.mark.slow
