@@ -19,7 +19,7 @@ from popweave.api.warehouse import Warehouse
 from popweave.care.store import CareStore
 from popweave.security.models import Role, User
 from popweave.security.policy import AccessDenied, Actor
-from popweave.security.users import authenticate
+from popweave.security.throttle import TooManyAttempts
 
 SESSION_USER = "uid"
 SESSION_CSRF = "csrf"
@@ -63,6 +63,19 @@ def actor_of(store: CareStore, user_id: int) -> Actor | None:
         return Actor(u.id, u.username, Role(u.role))
 
 
+def client_of(request: Request) -> str:
+    """The address a request came from (the sign-in throttle counts failures per address)."""
+    return request.client.host if request.client else "unknown"
+
+
+def too_many(exc: TooManyAttempts) -> HTTPException:
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        detail=str(exc),
+        headers={"Retry-After": str(exc.retry_after)},
+    )
+
+
 def _unauthorised(message: str) -> HTTPException:
     return HTTPException(
         status.HTTP_401_UNAUTHORIZED,
@@ -91,8 +104,9 @@ def api_user(
             except (binascii.Error, UnicodeDecodeError):
                 raise _unauthorised("malformed Basic credentials") from None
             try:
-                with state.store.begin() as s:
-                    return authenticate(s, username=name, password=password)
+                return state.sign_in(name, password, client_of(request))
+            except TooManyAttempts as exc:
+                raise too_many(exc) from None
             except AccessDenied as exc:
                 raise _unauthorised(str(exc)) from None
         raise _unauthorised(f"unsupported authorization scheme {kind!r}; use Bearer or Basic")

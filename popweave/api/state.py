@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from popweave.api.warehouse import Warehouse
 from popweave.care.store import CareStore, open_store
+from popweave.security.policy import AccessDenied, Actor
+from popweave.security.throttle import LoginThrottle
+from popweave.security.users import authenticate
 from popweave.workspace import Workspace
 
 SECRET_FILE = ".web-secret"
@@ -41,11 +44,27 @@ class AppState:
     store: CareStore
     warehouse: Warehouse
     secret: str
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     @classmethod
     def open(cls, workspace_path: Path | str) -> AppState:
         ws = Workspace.open(workspace_path)
         return cls(ws, open_store(ws), Warehouse(ws), load_secret(ws))
+
+    def sign_in(self, username: str, password: str, client: str) -> Actor:
+        """The actor for a user name and password given from ``client`` (an address).
+        :class:`~popweave.security.throttle.TooManyAttempts` after too many failures of
+        that name from there, else :class:`~popweave.security.policy.AccessDenied` for a
+        wrong name or password."""
+        self.throttle.check(username, client)
+        try:
+            with self.store.begin() as s:
+                actor = authenticate(s, username=username.strip(), password=password)
+        except AccessDenied:
+            self.throttle.failed(username, client)
+            raise
+        self.throttle.succeeded(username, client)
+        return actor
 
     def _tokens(self) -> URLSafeTimedSerializer:
         return URLSafeTimedSerializer(self.secret, salt="popweave-api-token")

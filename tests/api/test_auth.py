@@ -6,6 +6,7 @@ import base64
 
 from fastapi.testclient import TestClient
 
+from popweave.api.app import create_app
 from tests.api.world import World
 
 
@@ -79,3 +80,21 @@ def test_openapi_documents_every_resource(client: TestClient) -> None:
         for method, op in ops.items():
             assert op.get("description") or op.get("summary"), f"{method} {path}"
     assert not any(p.startswith("/patients") for p in spec["paths"])  # pages are not API
+
+
+def test_sign_ins_are_throttled_per_name_and_client(world: World) -> None:
+    """Five failures of one name from one client: the sixth try is refused (429 with
+    Retry-After) even with the right password, on every way in; other names are not."""
+    with TestClient(create_app(world.root)) as c:
+        for _ in range(5):
+            r = c.post("/api/token", data={"username": "pm", "password": "guess"})
+            assert r.status_code == 401
+        r = c.post("/api/token", data={"username": "pm", "password": "pm-demo-pass"})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 800
+        assert "too many failed sign-ins" in r.json()["detail"]
+        assert c.get("/api/me", auth=("pm", "pm-demo-pass")).status_code == 429
+        page = c.post("/login", data={"username": "pm", "password": "pm-demo-pass"})
+        assert page.status_code == 429 and "too many failed sign-ins" in page.text
+        # Another user from the same client signs in, and a success clears that user's count.
+        assert c.get("/api/me", auth=("cm", "wrong")).status_code == 401
+        assert c.get("/api/me", auth=("cm", "cm-demo-pass")).status_code == 200

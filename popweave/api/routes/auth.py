@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, HTTPException, status
+from fastapi import APIRouter, Form, HTTPException, Request, status
 from pydantic import BaseModel
 
-from popweave.api.deps import CurrentUser, StateDep
+from popweave.api.deps import CurrentUser, StateDep, client_of, too_many
 from popweave.api.schemas import TokenPublic
 from popweave.api.state import TOKEN_HOURS
 from popweave.security.policy import AccessDenied
-from popweave.security.users import authenticate
+from popweave.security.throttle import TooManyAttempts
 
 router = APIRouter(tags=["auth"])
 
@@ -24,14 +24,16 @@ class MePublic(BaseModel):
 
 @router.post("/token", response_model=TokenPublic)
 def token(
+    request: Request,
     state: StateDep,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
 ) -> TokenPublic:
     """Exchange a user name and password (form fields) for a bearer token."""
     try:
-        with state.store.begin() as s:
-            actor = authenticate(s, username=username, password=password)
+        actor = state.sign_in(username, password, client_of(request))
+    except TooManyAttempts as exc:
+        raise too_many(exc) from None
     except AccessDenied as exc:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, str(exc)) from None
     assert actor.user_id is not None

@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from popweave.api.deps import SESSION_USER, CsrfChecked, PageUser, StateDep
+from popweave.api.deps import SESSION_USER, CsrfChecked, PageUser, StateDep, client_of
 from popweave.security.policy import AccessDenied, Actor, Operation
-from popweave.security.users import authenticate
+from popweave.security.throttle import TooManyAttempts
 from popweave.web.render import can, render
 
 router = APIRouter()
@@ -46,8 +46,11 @@ def login(
     next: Annotated[str, Form()] = "",
 ) -> Response:
     try:
-        with state.store.begin() as s:
-            actor = authenticate(s, username=username.strip(), password=password)
+        actor = state.sign_in(username, password, client_of(request))
+    except TooManyAttempts as exc:
+        page = render(request, "login.html", None, status_code=429, next=next, error=str(exc))
+        page.headers["Retry-After"] = str(exc.retry_after)
+        return page
     except AccessDenied as exc:
         return render(request, "login.html", None, status_code=401, next=next, error=str(exc))
     request.session.clear()
