@@ -20,6 +20,7 @@ import asyncio
 import json
 import os
 import random
+import re
 import socket
 import statistics
 import subprocess
@@ -62,9 +63,10 @@ async def _user(
         # (each sign-in verifies an argon2 hash: about 0.1 s of CPU on purpose).
         await asyncio.sleep(rnd.uniform(0, ramp))
         t = time.perf_counter()
-        r = await c.post(
-            "/login", data={"username": "cm", "password": "cm-demo-pass"}, follow_redirects=False
-        )
+        form = await c.get("/login")  # the form's anti-forgery token, in the new session
+        token = re.search(r'name="csrf" value="([^"]+)"', form.text)
+        login = {"username": "cm", "password": "cm-demo-pass", "csrf": token[1] if token else ""}
+        r = await c.post("/login", data=login, follow_redirects=False)
         times["sign-in"].append((time.perf_counter() - t) * 1000)
         # The pages are timed once everyone has signed in (the steady state of a working
         # day; sign-ins are timed apart above).

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 from fastapi.testclient import TestClient
 
@@ -50,11 +51,20 @@ def test_no_or_bad_credentials_are_401(client: TestClient) -> None:
     assert client.get("/api/me", headers={"Authorization": f"Basic {bad}"}).status_code == 401
 
 
-def test_page_session_reads_but_does_not_write(world: World) -> None:
-    from popweave.api.app import create_app
+def form_token(c: TestClient) -> str:
+    """The anti-forgery token of the login form (kept in the anonymous session)."""
+    found = re.search(r'name="csrf" value="([^"]+)"', c.get("/login").text)
+    assert found
+    return found.group(1)
 
+
+def test_page_session_reads_but_does_not_write(world: World) -> None:
     with TestClient(create_app(world.root)) as c:
-        r = c.post("/login", data={"username": "cm", "password": "cm-demo-pass"})
+        # The login form carries the anti-forgery token too (no login forged from elsewhere).
+        forged = c.post("/login", data={"username": "cm", "password": "cm-demo-pass"})
+        assert forged.status_code == 403 and "expired" in forged.text
+        login = {"username": "cm", "password": "cm-demo-pass", "csrf": form_token(c)}
+        r = c.post("/login", data=login)
         assert r.status_code == 200
         assert c.get("/api/me").json()["username"] == "cm"
         body = {"person_id": world.panel[0], "channel": "phone", "outcome": "reached"}
@@ -93,7 +103,8 @@ def test_sign_ins_are_throttled_per_name_and_client(world: World) -> None:
         assert r.status_code == 429 and int(r.headers["retry-after"]) > 800
         assert "too many failed sign-ins" in r.json()["detail"]
         assert c.get("/api/me", auth=("pm", "pm-demo-pass")).status_code == 429
-        page = c.post("/login", data={"username": "pm", "password": "pm-demo-pass"})
+        login = {"username": "pm", "password": "pm-demo-pass", "csrf": form_token(c)}
+        page = c.post("/login", data=login)
         assert page.status_code == 429 and "too many failed sign-ins" in page.text
         # Another user from the same client signs in, and a success clears that user's count.
         assert c.get("/api/me", auth=("cm", "wrong")).status_code == 401

@@ -37,7 +37,7 @@ def login_page(request: Request, next: str | None = None) -> HTMLResponse:
     return render(request, "login.html", None, next=_safe_next(next) or "", error=None)
 
 
-@router.post("/login", response_model=None)
+@router.post("/login", dependencies=[CsrfChecked], response_model=None)
 def login(
     request: Request,
     state: StateDep,
