@@ -120,10 +120,12 @@ def hcc_scores(
     :func:`hcc_factors`, which lists the factors behind each score.
 
     The HCCs are bits of 64-bit words: each distinct code maps once to words of HCC bits
-    (plus bits of the mappings an age/sex edit decides), the diagnoses OR-aggregate to one
-    row per person, and edits, the heart rule and hierarchies are masks on those words. The
-    score is the demographic cell plus, per scored variable, its bit times the segment's
-    relative factor.
+    (plus bits of the mappings an age/sex edit decides, and the children its HCCs drop),
+    the diagnoses OR-aggregate to one row per person, and edits, the heart rule and the
+    remaining hierarchy rules are masks on those words. The score is the demographic cell
+    and count factor, the flag variables' factors, and the HCCs' factors as a weighted
+    popcount: per binary digit d of the factors in thousandths, 2**d times the number of
+    HCC bits in the segment's mask of that digit.
 
     >>> import ibis
     >>> dx = ibis.memtable({"person_id": ["a", "a"], "code": ["E11.9", "I50.9"]})
@@ -134,8 +136,7 @@ def hcc_scores(
     >>> t[["segment", "score", "hcc_count", "hccs"]].values.tolist()
     [['CNA', 1.033, 2, 'HCC38,HCC226']]
     """
-    if normalisation <= 0:
-        raise ValueError(f"normalisation must be positive, got {normalisation}")
+    check_options(version, normalisation, coding_adjustment)
     t = _Tables.of(version)
     w = _final(diagnoses, people, t)
     w = w.join(t.factors, "seg").left_join(t.cells, _CELL_KEY)
@@ -164,6 +165,16 @@ def hcc_scores(
     )
 
 
+def check_options(version: str, normalisation: float, coding_adjustment: float) -> None:
+    """ValueError unless the version is known, the normalisation factor positive and the
+    coding adjustment in [0, 1)."""
+    _Tables.of(version)  # ValueError for an unknown version (the tables are kept)
+    if normalisation <= 0:
+        raise ValueError(f"normalisation must be positive, got {normalisation}")
+    if not 0 <= coding_adjustment < 1:
+        raise ValueError(f"the coding adjustment must be in [0, 1), got {coding_adjustment}")
+
+
 def hcc_score_table(diagnoses: Any, people: Any, **options: Any) -> pa.Table:
     """:func:`hcc_scores` (same options) run, as an Arrow table. On DuckDB the compiled
     statement is kept per options and input schemas
@@ -190,7 +201,7 @@ class _Tables:
     hierarchy as drop masks, groups, interactions and the relative factors by segment.
 
     HCC ``i`` (by number) is bit ``i % WORD_BITS`` of word ``i // WORD_BITS``. A mapping an
-    age/sex edit decides (``conditional``) has a bit of its own in the ``e`` words."""
+    age/sex edit decides (``conditional``) has a bit of its own after the HCCs."""
 
     def __init__(self, version: str) -> None:
         if version not in VERSIONS:
@@ -210,8 +221,6 @@ class _Tables:
                 if hcc:
                     by_code.setdefault(code, set()).add((hcc, ("edit", frozenset([pred]))))
         pairs, blockers = hierarchy(version)
-        self.pairs = pairs
-        self.blockers = blockers
         names = {h for slots in by_code.values() for h, _ in slots}
         names |= {h for pair in pairs for h in pair}
         self.hccs: tuple[str, ...] = tuple(sorted(names, key=_number))
@@ -237,16 +246,16 @@ class _Tables:
             key = (parent, tuple(sorted(blocked.get((parent, child), []), key=_number)))
             mask = drops.setdefault(key, [0] * self.words)
             mask[self.pos[child] // WORD_BITS] |= 1 << (self.pos[child] % WORD_BITS)
-        self.drops = tuple((p, bs, tuple(m)) for (p, bs), m in drops.items())
+        rules = [(p, bs, tuple(m)) for (p, bs), m in drops.items()]
         # Drops are a union over coded parents, so those of a code's HCCs are OR-aggregated
         # with its bits (``d`` words) unless they depend on more than the code: blockers,
         # the heart rule, an edit. Those are per-person terms (``person_drops``).
         per_person = set(self.requires) | {h for h, _ in self.conditional}
         #: Children masks a coded HCC drops whatever else is coded.
         self.own_drops: dict[str, tuple[int, ...]] = {
-            p: m for p, bs, m in self.drops if not bs and p not in per_person
+            p: m for p, bs, m in rules if not bs and p not in per_person
         }
-        self.person_drops = tuple(d for d in self.drops if d[1] or d[0] in per_person)
+        self.person_drops = tuple(r for r in rules if r[1] or r[0] in per_person)
         codes = sorted(by_code)
         cols = {f"w{k}": [0] * len(codes) for k in range(self.mwords)}
         cols |= {f"d{k}": [0] * len(codes) for k in range(self.words)}

@@ -21,7 +21,7 @@ import pyarrow as pa
 from popweave.cohorts.data import Data
 from popweave.errors import PopweaveError
 from popweave.risk._codes import diagnoses, rows
-from popweave.risk.hcc import VERSIONS, hcc_factors, hcc_people, hcc_score_table
+from popweave.risk.hcc import check_options, hcc_factors, hcc_people, hcc_score_table
 from popweave.risk.run import last_day
 
 SCORE_TABLE = "hcc_score"
@@ -40,9 +40,8 @@ class HccRun:
     top_hccs: pd.DataFrame
 
 
-def default_payment_year(data: Data) -> int:
-    """The year after the last complete calendar year of encounters."""
-    last = last_day(data)
+def default_payment_year(last: dt.date) -> int:
+    """The year after the last complete calendar year of data ending on ``last``."""
     complete = last.year if (last.month, last.day) == (12, 31) else last.year - 1
     return complete + 1
 
@@ -63,19 +62,18 @@ def run_hcc(
     :func:`~popweave.risk.hcc.hcc_scores`).
     """
     say = progress or (lambda _: None)
-    if version not in VERSIONS:
-        raise PopweaveError(f"unknown CMS-HCC version {version!r}: expected v24 or v28")
-    if normalisation <= 0:
-        raise PopweaveError(f"the normalisation factor must be positive, got {normalisation}")
-    if not 0 <= coding_adjustment < 1:
-        raise PopweaveError(f"the coding adjustment must be in [0, 1), got {coding_adjustment}")
+    try:
+        check_options(version, normalisation, coding_adjustment)
+    except ValueError as exc:
+        raise PopweaveError(str(exc)) from None
     data = source if isinstance(source, Data) else Data.of(source)
     engine = None if isinstance(source, Data) else source
-    year = payment_year or default_payment_year(data)
+    last = last_day(data)
+    year = payment_year or default_payment_year(last)
     start, end = dt.date(year - 1, 1, 1), dt.date(year - 1, 12, 31)
-    if start > last_day(data):
+    if start > last:
         raise PopweaveError(
-            f"payment year {year} needs diagnoses of {year - 1}; the data end on {last_day(data)}"
+            f"payment year {year} needs diagnoses of {year - 1}; the data end on {last}"
         )
     as_of = dt.date(year, 2, 1)
     say(f"CMS-HCC {version.upper()} for {year}: diagnoses of {year - 1}")

@@ -50,7 +50,7 @@ class LoginThrottle:
         """Seconds until this pair may try again (0: now)."""
         with self._lock:
             times = self._recent(_key(username, client))
-            if len(times) < self.limit:
+            if times is None or len(times) < self.limit:
                 return 0.0
             return times[0] + self.window - self.clock()
 
@@ -63,19 +63,25 @@ class LoginThrottle:
     def failed(self, username: str, client: str) -> None:
         with self._lock:
             key = _key(username, client)
-            self._recent(key).append(self.clock())
+            self._recent(key)
+            self._failures.setdefault(key, deque()).append(self.clock())
             if len(self._failures) > 100_000:  # bound the memory a flood of names can take
-                self._failures = {k: v for k, v in self._failures.items() if self._recent(k)}
+                for k in list(self._failures):
+                    self._recent(k)
 
     def succeeded(self, username: str, client: str) -> None:
         with self._lock:
             self._failures.pop(_key(username, client), None)
 
-    def _recent(self, key: tuple[str, str]) -> deque[float]:
-        times = self._failures.setdefault(key, deque())
+    def _recent(self, key: tuple[str, str]) -> deque[float] | None:
+        """The pair's failures within the window (None, and forgotten, if there are none)."""
+        times = self._failures.get(key)
         horizon = self.clock() - self.window
         while times and times[0] <= horizon:
             times.popleft()
+        if not times:
+            self._failures.pop(key, None)
+            return None
         return times
 
 
