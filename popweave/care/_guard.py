@@ -149,6 +149,20 @@ def audited(
         )
 
 
+def audited_aggregate(session: Session, actor: Actor, *, op: str, reason: str, detail: str) -> None:
+    """The audit event of aggregates shown (no patient, no record)."""
+    audited(
+        session,
+        actor,
+        action="aggregate",
+        op=op,
+        entity="aggregate",
+        rows=[(None, None)],
+        reason=reason,
+        detail=detail,
+    )
+
+
 def add_audited(
     session: Session,
     actor: Actor,

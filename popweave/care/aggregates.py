@@ -46,16 +46,8 @@ def _counts(store: CareStore, actor: Actor, op: str, q: Any, min_cell: int) -> l
     with store.begin() as s:
         _guard.require_op(s, actor, Operation.AGGREGATES, reason=op)
         rows = [(tuple(str(x) for x in r[:-1]), int(r[-1])) for r in s.execute(q)]
-        _guard.audited(
-            s,
-            actor,
-            action="aggregate",
-            op=op,
-            entity="aggregate",
-            rows=[(None, None)],
-            reason=op,
-            detail=f"{len(rows)} cells, min_cell={min_cell}",
-        )
+        detail = f"{len(rows)} cells, min_cell={min_cell}"
+        _guard.audited_aggregate(s, actor, op=op, reason=op, detail=detail)
     return _suppress(rows, min_cell)
 
 

@@ -26,6 +26,15 @@ from popweave.measures.spec import MeasureSpec, load_specs
 
 Z95 = 1.959963984540054
 
+#: The comparison of a group with the reference group (empty in the reference's own row).
+COMPARISON = (
+    "ratio",
+    "ratio_lower",
+    "ratio_upper",
+    "difference",
+    "difference_lower",
+    "difference_upper",
+)
 COLUMNS = [
     "measure",
     "period",
@@ -41,12 +50,7 @@ COLUMNS = [
     "std_rate",
     "std_lower",
     "std_upper",
-    "ratio",
-    "ratio_lower",
-    "ratio_upper",
-    "difference",
-    "difference_lower",
-    "difference_upper",
+    *COMPARISON,
     "p_value",
     "q_value",
     "suppressed",
@@ -283,15 +287,7 @@ def table(
         g = _compare(g.reset_index(drop=True), ref.reset_index(drop=True), spec, level)
         g["is_reference"] = g["group"] == refname
         ref_mask = g["is_reference"].to_numpy()
-        for c in (
-            "ratio",
-            "ratio_lower",
-            "ratio_upper",
-            "difference",
-            "difference_lower",
-            "difference_upper",
-            "p_value",
-        ):
+        for c in (*COMPARISON, "p_value"):
             g.loc[ref_mask, c] = np.nan
         if spec.info.kind == "proportion" or is_count_rate(spec):
             std = direct(cells, weights, "group", level)
@@ -348,12 +344,7 @@ def largest_gaps(rows: pd.DataFrame, spec: MeasureSpec, n: int = 10) -> pd.DataF
         "reference",
         "rate",
         "reference_rate",
-        "ratio",
-        "ratio_lower",
-        "ratio_upper",
-        "difference",
-        "difference_lower",
-        "difference_upper",
+        *COMPARISON,
         "q_value",
         "significant",
         "excess",

@@ -21,27 +21,13 @@ from tests.cohorts.pop import Pop
 D = dt.date
 
 
-def _stay(p: Pop, pid: str, admit: str, discharge: str, disposition: str = "01") -> str:
-    eid = p._id("IP")
-    p.add(
-        "encounter",
-        encounter_id=eid,
-        person_id=pid,
-        encounter_class="inpatient",
-        start_time=f"{admit}T08:00:00",
-        end_time=f"{discharge}T12:00:00",
-        discharge_disposition=disposition,
-    )
-    return eid
-
-
 def _warehouse(root: Path, *, risk: bool) -> Engine:
     p = Pop()
     for pid in ("P1", "P2", "P3", "P4"):
         p.person(pid)
-    _stay(p, "P1", "2025-11-20", "2025-11-26")  # Wed before Thanksgiving
-    _stay(p, "P2", "2025-03-01", "2025-03-06")  # Thursday
-    _stay(p, "P3", "2025-05-01", "2025-05-02", disposition="20")  # died: no tasks
+    p.stay("P1", "2025-11-20", "2025-11-26")  # Wed before Thanksgiving
+    p.stay("P2", "2025-03-01", "2025-03-06")  # Thursday
+    p.stay("P3", "2025-05-01", "2025-05-02", disposition="20")  # died: no tasks
     p.encounter("P4", "2025-04-01")  # not a stay
     eng = p.load(root)
     if risk:

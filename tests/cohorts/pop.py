@@ -92,6 +92,29 @@ class Pop:
         )
         return eid
 
+    def stay(
+        self,
+        pid: str,
+        admit: str,
+        discharge: str,
+        disposition: str = "01",
+        dx: str | None = None,
+    ) -> str:
+        """An inpatient stay, admitted 08:00 and discharged 12:00."""
+        eid = self._id("IP")
+        self.add(
+            "encounter",
+            encounter_id=eid,
+            person_id=pid,
+            encounter_class="inpatient",
+            start_time=f"{admit}T08:00:00",
+            end_time=f"{discharge}T12:00:00",
+            discharge_disposition=disposition,
+            code_system="ICD10CM" if dx else None,
+            code=dx,
+        )
+        return eid
+
     def lab(
         self,
         pid: str,

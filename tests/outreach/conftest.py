@@ -22,18 +22,6 @@ TRANSPORT, FOOD, HOUSING = "93030-5", "88122-7", "93033-9"
 YES, NO = "LA33-6", "LA32-8"
 
 
-def _stay(p: Pop, pid: str, end: str, disposition: str = "01") -> None:
-    p.add(
-        "encounter",
-        encounter_id=p._id("E"),
-        person_id=pid,
-        encounter_class="inpatient",
-        start_time=f"{end}T08:00:00",
-        end_time=f"{end}T12:00:00",
-        discharge_disposition=disposition,
-    )
-
-
 def city() -> tuple[Pop, list[dict[str, Any]], list[dict[str, Any]]]:
     """People P1-P8 with their reasons; risk and care-gap rows."""
     p = Pop()
@@ -42,15 +30,15 @@ def city() -> tuple[Pop, list[dict[str, Any]], list[dict[str, Any]]]:
         p.add("practice", practice_id=cid, name=f"Clinic {cid}", area_id=area, coordinators=1)
     # P1: high tier, discharged home 3 days ago, no visit since, 2 gaps, transport need.
     p.person("P1", practice_id="C1", language="es")
-    _stay(p, "P1", "2025-12-28")
+    p.stay("P1", "2025-12-28", "2025-12-28")
     p.lab("P1", "2025-06-01", TRANSPORT, answer=YES)
     # P2: discharged 10 days ago and seen since: no discharge reason; moderate tier.
     p.person("P2", practice_id="C1")
-    _stay(p, "P2", "2025-12-21")
+    p.stay("P2", "2025-12-21", "2025-12-21")
     p.encounter("P2", "2025-12-24")
     # P3: discharged to a nursing facility: not a discharge home; one gap.
     p.person("P3", practice_id="C2", area_id="A2")
-    _stay(p, "P3", "2025-12-30", disposition="03")
+    p.stay("P3", "2025-12-30", "2025-12-30", disposition="03")
     # P4: positive transport answer, then a negative one: the latest counts; food need.
     p.person("P4", practice_id="C2", area_id="A2")
     p.lab("P4", "2024-05-01", TRANSPORT, answer=YES)
@@ -63,7 +51,7 @@ def city() -> tuple[Pop, list[dict[str, Any]], list[dict[str, Any]]]:
     p.lab("P7", "2022-11-01", HOUSING, answer=YES)
     # P8: discharged home 40 days ago: outside the window. Rising tier.
     p.person("P8", practice_id="C2", area_id="A2")
-    _stay(p, "P8", "2025-11-21")
+    p.stay("P8", "2025-11-21", "2025-11-21")
     p.encounter("P8", "2025-12-31")  # the last day with an encounter: the default as-of date
     risk = [
         {"person_id": "P1", "tier": "high", "score": 0.8},

@@ -13,29 +13,13 @@ from popweave.warehouse.base import Engine
 from tests.cohorts.pop import Pop, data
 
 
-def stay(p: Pop, pid: str, admit: str, discharge: str, dx: str | None = None) -> str:
-    eid = p._id("IP")
-    p.add(
-        "encounter",
-        encounter_id=eid,
-        person_id=pid,
-        encounter_class="inpatient",
-        start_time=f"{admit}T08:00:00",
-        end_time=f"{discharge}T12:00:00",
-        discharge_disposition="01",
-        code_system="ICD10CM" if dx else None,
-        code=dx,
-    )
-    return eid
-
-
 @pytest.fixture(scope="module")
 def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     p = Pop()
     for pid in ("A", "B", "C", "D"):
         p.person(pid)
     # A: same-day stay, no ED, no comorbidity -> 0.
-    stay(p, "A", "2024-03-01", "2024-03-01")
+    p.stay("A", "2024-03-01", "2024-03-01")
     # B: 5 days (4 points), admitted through ED the day before (3), heart failure coded on the
     # stay (2) and COPD from a condition (2): Charlson 4 -> 5; ED visits 200 and 100 days
     # before (only the latter within 182 days) -> 1.
@@ -43,16 +27,16 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     p.encounter("B", "2023-11-22", cls="emergency")
     p.encounter("B", "2024-02-29", cls="emergency")
     p.condition("B", "J44.9", onset="2020-01-01")
-    stay(p, "B", "2024-03-01", "2024-03-06", dx="I50.9")
+    p.stay("B", "2024-03-01", "2024-03-06", dx="I50.9")
     # C: 14 days (7), five ED visits in the window (4), diabetes from a claim 300 days
     # before (1), metastatic cancer abated 2 years before admission (not counted).
     for day in ("2023-10-01", "2023-11-01", "2023-12-01", "2024-01-01", "2024-02-01"):
         p.encounter("C", day, cls="emergency")
     p.claim("C", "2023-05-06", "E11.9")
     p.condition("C", "C78.00", onset="2019-01-01", abated="2022-01-01")
-    stay(p, "C", "2024-03-01", "2024-03-15")
+    p.stay("C", "2024-03-01", "2024-03-15")
     # D: discharged outside the window.
-    stay(p, "D", "2024-06-01", "2024-06-03")
+    p.stay("D", "2024-06-01", "2024-06-03")
     eng = p.load(tmp_path_factory.mktemp("lace"))
     yield eng
     eng.close()

@@ -60,13 +60,4 @@ def audit_aggregate(store: CareStore, actor: Actor, *, op: str, reason: str, det
     """Check ``actor`` may see aggregates (refusals audited) and record that they did."""
     with store.begin() as s:
         _guard.require_op(s, actor, Operation.AGGREGATES, reason=reason)
-        _guard.audited(
-            s,
-            actor,
-            action="aggregate",
-            op=op,
-            entity="aggregate",
-            rows=[(None, None)],
-            reason=reason,
-            detail=detail,
-        )
+        _guard.audited_aggregate(s, actor, op=op, reason=reason, detail=detail)
