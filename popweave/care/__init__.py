@@ -9,11 +9,10 @@ Modules: :mod:`~popweave.care.plans`, :mod:`~popweave.care.tasks`,
 :mod:`~popweave.care.aggregates`.
 """
 
-from popweave.care._guard import NotFound
+from popweave.care._guard import ConflictError, NotFound
 from popweave.care.calendar import BusinessCalendar, us_federal_holidays
 from popweave.care.referrals import InvalidTransition
 from popweave.care.store import CareStore, open_store, upgrade
-from popweave.care.tasks import ConflictError
 
 __all__ = [
     "BusinessCalendar",

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, or_, select, true
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
 
 from popweave.errors import PopweaveError
 from popweave.security import audit
@@ -22,6 +23,22 @@ from popweave.security.policy import AccessDenied, Actor, Operation, Scope, requ
 
 class NotFound(PopweaveError):
     """No such record (or one the acting user may not see)."""
+
+
+class ConflictError(PopweaveError):
+    """Someone else changed the record since it was read; reload it and try again."""
+
+
+def flush_or_conflict(session: Session, record: str) -> None:
+    """Write the pending changes; :class:`ConflictError` if ``record`` (e.g. ``task 7``)
+    changed since it was read (its version no longer matches)."""
+    try:
+        session.flush()
+    except StaleDataError:
+        raise ConflictError(
+            f"{record} was changed by someone else while you were saving; "
+            "reload it and apply your change again"
+        ) from None
 
 
 def _panel(actor: Actor, today: dt.date) -> Any:

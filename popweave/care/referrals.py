@@ -11,12 +11,11 @@ import datetime as dt
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.orm.exc import StaleDataError
 
 from popweave.care import _guard
+from popweave.care._guard import ConflictError
 from popweave.care.models import CommunityOrg, OrgArea, OrgService, Referral, ReferralStatus
 from popweave.care.store import CareStore
-from popweave.care.tasks import ConflictError
 from popweave.care.views import ReferralView
 from popweave.errors import PopweaveError
 from popweave.security.policy import Actor, Operation
@@ -198,10 +197,7 @@ def advance_referral(
             r.closed_on = day
         if note:
             r.outcome_note = note
-        try:
-            s.flush()
-        except StaleDataError:
-            raise ConflictError(f"referral {referral_id} was changed by someone else") from None
+        _guard.flush_or_conflict(s, f"referral {referral_id}")
         _guard.audited(
             s,
             actor,

@@ -14,21 +14,16 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 from popweave.care import _guard
+from popweave.care._guard import ConflictError
 from popweave.care.models import OPEN_STATUSES, Task, TaskStatus, TaskType
 from popweave.care.store import CareStore
 from popweave.care.views import TaskView
-from popweave.errors import PopweaveError
 from popweave.security.models import User
 from popweave.security.policy import Actor, Operation
 
 OP_READ, OP_WRITE = Operation.READ_PATIENT, Operation.WRITE_TASK
-
-
-class ConflictError(PopweaveError):
-    """Someone else changed the record since it was read; reload it and try again."""
 
 
 def _before_write() -> None:
@@ -157,13 +152,7 @@ def update_task(
         if notes is not None and notes != t.notes:
             t.notes = notes
             changed.append("notes")
-        try:
-            s.flush()
-        except StaleDataError:
-            raise ConflictError(
-                f"task {task_id} was changed by someone else while you were saving; "
-                "reload it and apply your change again"
-            ) from None
+        _guard.flush_or_conflict(s, f"task {task_id}")
         _guard.audited(
             s,
             actor,

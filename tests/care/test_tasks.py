@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from popweave.care import tasks
+from popweave.care._guard import ConflictError
 from popweave.care.models import Task, TaskType
 from popweave.care.store import CareStore
-from popweave.care.tasks import ConflictError
 from tests.care.world import WHY, make_world
 
 DUE = dt.date(2025, 3, 10)
