@@ -42,8 +42,11 @@ def _arrow(name: str, columns: tuple[tuple[str, str], ...]) -> pa.Table:
 
 
 def normalised(code: Any) -> Any:
-    """An ICD-10-CM code column upper case, without dots or white space (" e11.9" -> "E119")."""
-    return code.upper().translate(". \t\n\r\x0b\x0c", "")
+    """An ICD-10-CM code column upper case, without dots or spaces (" e11.9" -> "E119").
+
+    Other white space (tabs, line breaks) is not removed: translating every white-space
+    character took twice as long as the rest of this step."""
+    return code.replace(".", "").replace(" ", "").upper()
 
 
 def code_table(diagnoses: Any) -> Any:

@@ -148,9 +148,12 @@ def hcc_scores(
     for d, k in t.masks:
         digits.setdefault(d, []).append(k)
     for d, ks in digits.items():
-        # bit_count is int8 in DuckDB: widen before adding (a bare literal would stay int8).
+        # bit_count is int8 in DuckDB: the words' counts fit before widening up to 127 bits.
         ones = [_bit_count(words[k] & w[f"m{d}_{k}"]) for k in ks]
-        total = sum(ones[1:], ones[0].cast("int64"))
+        if len(ones) * WORD_BITS <= 127:
+            total = sum(ones[1:], ones[0]).cast("int64")
+        else:
+            total = sum(ones[1:], ones[0].cast("int64"))
         milli = milli + (total if d == 0 else total * ibis.literal(1 << d, "int64"))
     extra = {"hccs": listed({h: _has(words, t, h) for h in t.hccs}, list(t.hccs))} if hccs else {}
     m = w.select("person_id", "segment", "hcc_count", milli=milli, **extra).view()

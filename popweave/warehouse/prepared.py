@@ -9,10 +9,14 @@ SQL. On other engines it builds the expression over the inputs and runs it throu
 
 from __future__ import annotations
 
+import functools
 import threading
 import warnings
+import weakref
 from collections.abc import Callable
 from typing import Any
+
+import duckdb
 
 import ibis
 import ibis.expr.operations as ops
@@ -50,16 +54,24 @@ class Prepared:
         sql, memtables = self._compiled(tables)
         inputs = []
         for name, table in tables.items():
-            memtables += tuple(table.op().find(ops.InMemoryTable))
-            inputs.append(f'"{PREFIX}{name}" AS ({ibis.to_sql(table, dialect="duckdb")})')
-        for m in memtables:
-            _register(backend, m)
+            source, found = _input(table.op())
+            memtables += found
+            # A stored table is scanned where it is used rather than buffered for a second
+            # use; anything else is computed once.
+            kind = "NOT MATERIALIZED " if isinstance(table.op(), ops.DatabaseTable) else ""
+            inputs.append(f'"{PREFIX}{name}" AS {kind}({source})')
         query = f"WITH {', '.join(inputs)} SELECT * FROM ({sql})"
         # execute() then Arrow copies the result once more than sql() then Arrow, which binds
         # a relation first; for 100,000 scored rows the copy is the cheaper. DuckDB warns of
         # the copy; the filter is set on each run as a caller's catch_warnings may drop it.
         warnings.filterwarnings("ignore", "Arrow output on a DB-API result", UserWarning, __name__)
-        return backend.con.execute(query).to_arrow_table()
+        con = backend.con
+        _register(con, memtables)
+        try:
+            return con.execute(query).to_arrow_table()
+        except duckdb.CatalogException:  # a kept in-memory table was dropped: register again
+            _register(con, memtables, again=True)
+            return con.execute(query).to_arrow_table()
 
     def _compiled(self, tables: dict[str, Any]) -> tuple[str, tuple[ops.InMemoryTable, ...]]:
         key = tuple((name, t.schema()) for name, t in sorted(tables.items()))
@@ -87,6 +99,24 @@ def _backend(tables: Any) -> Any:
     return next(iter(found.values())) if found else ibis.get_backend()
 
 
-def _register(backend: Any, table: ops.InMemoryTable) -> None:
-    """Make an in-memory table visible to DuckDB under its Ibis name (as Ibis does)."""
-    backend.con.register(table.name, table.data.to_pyarrow(table.schema))
+@functools.lru_cache(maxsize=256)
+def _input(table: ops.Relation) -> tuple[str, tuple[ops.InMemoryTable, ...]]:
+    """An input table's DuckDB SQL and the in-memory tables it reads."""
+    found = tuple(table.find(ops.InMemoryTable))
+    return ibis.to_sql(table.to_expr(), dialect="duckdb"), found
+
+
+#: The in-memory tables registered per DuckDB connection.
+_registered: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+_registering = threading.Lock()
+
+
+def _register(con: Any, tables: tuple[ops.InMemoryTable, ...], *, again: bool = False) -> None:
+    """Make in-memory tables visible to DuckDB under their Ibis names (as Ibis does), once
+    per connection (``again``: every one, as after a table was dropped)."""
+    with _registering:
+        done = _registered.setdefault(con, set())
+        for t in tables:
+            if again or t.name not in done:
+                con.register(t.name, t.data.to_pyarrow(t.schema))
+                done.add(t.name)
