@@ -63,9 +63,9 @@ def main() -> None:
     for version in ("24", "28"):
         v = f"v{version}"
         first = timed(lambda v=v: hcc_score_table(d, p, version=v), repeat=1)  # type: ignore[misc]
-        ours = timed(lambda v=v: hcc_score_table(d, p, version=v), repeat=5)  # type: ignore[misc]
+        ours = timed(lambda v=v: hcc_score_table(d, p, version=v), repeat=9)  # type: ignore[misc]
         expr = timed(lambda v=v: hcc_scores(d, p, version=v).to_pyarrow())  # type: ignore[misc]
-        peer = timed(peers.hccpy_runner(few, few_dx, version), repeat=2)
+        peer = timed(peers.hccpy_runner(few, few_dx, version), repeat=3)
         rows.append((f"CMS-HCC V{version}", ours, n, peer, m, "hccpy", 100))
         extra.append((f"CMS-HCC V{version}", first, expr, ours))
     for name, ours_fn, score, weighting in (
