@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import Any
 
 import duckdb
-
 import ibis
 import ibis.expr.operations as ops
 import pyarrow as pa
