@@ -76,3 +76,17 @@ def test_tables_of_two_connections_are_refused() -> None:
         Prepared(totals).run(
             orders=a.create_table("orders", ORDERS), prices=b.create_table("prices", PRICES)
         )
+
+
+def test_in_memory_tables_are_registered_once_and_again_when_dropped() -> None:
+    con = ibis.duckdb.connect()
+    orders, prices = con.create_table("orders", ORDERS), con.create_table("prices", PRICES)
+    p = Prepared(totals)
+    want = result(p.run(orders=orders, prices=prices))
+    _, memtables = next(iter(p._sql.values()))
+    (discount,) = memtables
+    assert discount.name in prepared._registered[con.con]
+    # Dropped behind the cache's back (as Ibis does when a memtable is collected): the run
+    # registers it again rather than failing.
+    con.con.unregister(discount.name)
+    assert result(p.run(orders=orders, prices=prices)) == want
