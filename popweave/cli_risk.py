@@ -105,6 +105,7 @@ def hcc(
 ) -> None:
     """CMS-HCC community risk scores of everyone with Medicare coverage in a payment year
     (table hcc_score) and the relative factors behind them (hcc_factor)."""
+    from popweave.equity.suppress import MIN_CELL, suppress_mask
     from popweave.risk.hcc_run import run_hcc
     from popweave.warehouse import open_workspace_engine
 
@@ -126,16 +127,26 @@ def hcc(
         f"{s.risk_score.mean():.3f} (median {s.risk_score.median():.3f}); "
         f"{(s.hcc_count > 0).mean():.0%} have a payment HCC."
     )
+    # Counts of people under MIN_CELL are not shown; segments add up to the total printed
+    # above, so one more is hidden where needed (complementary suppression).
     t = RichTable(title="Segments")
     for c, j in (("segment", "left"), ("people", "right"), ("mean risk score", "right")):
         t.add_column(c, justify=j)  # type: ignore[arg-type]
-    for seg, g in s.groupby("segment"):
-        t.add_row(str(seg), f"{len(g):,}", f"{g.risk_score.mean():.3f}")
+    segs = s.groupby("segment").agg(people=("risk_score", "size"), mean=("risk_score", "mean"))
+    hidden = suppress_mask(segs[["people"]]) if len(segs) else []
+    for (seg, row), hide in zip(segs.iterrows(), hidden, strict=True):
+        if hide:
+            t.add_row(str(seg), "suppressed", "")
+        else:
+            t.add_row(str(seg), f"{int(row.people):,}", f"{row['mean']:.3f}")
     console.print(t)
     t = RichTable(title="Most frequent payment HCCs")
     for c, j in (("HCC", "left"), ("condition", "left"), ("people", "right"), ("share", "right")):
         t.add_column(c, justify=j)  # type: ignore[arg-type]
     for row in r.top_hccs.head(10).itertuples(index=False):
-        t.add_row(str(row.hcc), str(row.label), f"{row.people:,}", f"{row.share:.1%}")
+        small = row.people < MIN_CELL
+        people = f"<{MIN_CELL}" if small else f"{row.people:,}"
+        t.add_row(str(row.hcc), str(row.label), people, "" if small else f"{row.share:.1%}")
     console.print(t)
+    console.print(f"Counts under {MIN_CELL} people are not shown.")
     console.print("Stored in the warehouse: hcc_score, hcc_factor.")

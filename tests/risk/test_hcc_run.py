@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 
 import duckdb
@@ -26,6 +27,11 @@ def test_scores_everyone_with_medicare_on_1_february_and_stores_the_factors(ws: 
     res = cli("run", "hcc", "-w", ws, cwd=ws.parent)
     assert res.returncode == 0, res.stderr
     assert "payment year 2026" in res.stdout and "Stored in the warehouse" in res.stdout
+    # No count of fewer than 11 people is printed: segments are suppressed (with one more
+    # where the rest would give them away from the total), HCCs shown as "<11".
+    shown = [int(n.replace(",", "")) for n in re.findall(r"│\s*([\d,]+)\s*│", res.stdout)]
+    assert shown and min(shown) >= 11, res.stdout
+    assert "Counts under 11 people are not shown" in res.stdout
     # Who: Medicare or dual coverage on 2026-02-01 (the synthetic data end in 2025).
     covered = query(
         ws,
@@ -82,3 +88,17 @@ def test_errors_are_one_line(ws: Path, args: list[str], message: str) -> None:
     res = cli("run", "hcc", *args, "-w", ws, cwd=ws.parent)
     assert res.returncode != 0
     assert message in res.stderr and "Traceback" not in res.stderr
+
+
+def test_small_counts_are_not_printed(tmp_path: Path) -> None:
+    assert cli("init", tmp_path / "ws", cwd=tmp_path).returncode == 0
+    res = cli("synth", "--people", "400", "--seed", "5", "-w", tmp_path / "ws", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    res = cli("run", "hcc", "-w", tmp_path / "ws", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    shown = [int(n.replace(",", "")) for n in re.findall(r"│\s*([\d,]+)\s*│", res.stdout)]
+    assert all(n >= 11 for n in shown), res.stdout
+    # This small city has HCCs paid to fewer than 11 people: they are listed, count hidden.
+    assert "<11" in res.stdout, res.stdout
+    stored = query(tmp_path / "ws", "SELECT hccs FROM hcc_score WHERE hcc_count > 0")
+    assert len(stored) > 0  # the table itself keeps every row
