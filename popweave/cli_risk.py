@@ -105,6 +105,8 @@ def hcc(
 ) -> None:
     """CMS-HCC community risk scores of everyone with Medicare coverage in a payment year
     (table hcc_score) and the relative factors behind them (hcc_factor)."""
+    import numpy as np
+
     from popweave.equity.suppress import MIN_CELL, suppress_mask
     from popweave.risk.hcc_run import run_hcc
     from popweave.warehouse import open_workspace_engine
@@ -133,20 +135,23 @@ def hcc(
     for c, j in (("segment", "left"), ("people", "right"), ("mean risk score", "right")):
         t.add_column(c, justify=j)  # type: ignore[arg-type]
     segs = s.groupby("segment").agg(people=("risk_score", "size"), mean=("risk_score", "mean"))
-    hidden = suppress_mask(segs[["people"]]) if len(segs) else []
-    for (seg, row), hide in zip(segs.iterrows(), hidden, strict=True):
+    hidden = suppress_mask(segs[["people"]]) if len(segs) else np.zeros(0, dtype=bool)
+    for seg, people, mean, hide in zip(segs.index, segs.people, segs["mean"], hidden, strict=True):
         if hide:
             t.add_row(str(seg), "suppressed", "")
         else:
-            t.add_row(str(seg), f"{int(row.people):,}", f"{row['mean']:.3f}")
+            t.add_row(str(seg), f"{int(people):,}", f"{mean:.3f}")
     console.print(t)
     t = RichTable(title="Most frequent payment HCCs")
     for c, j in (("HCC", "left"), ("condition", "left"), ("people", "right"), ("share", "right")):
         t.add_column(c, justify=j)  # type: ignore[arg-type]
-    for row in r.top_hccs.head(10).itertuples(index=False):
-        small = row.people < MIN_CELL
-        people = f"<{MIN_CELL}" if small else f"{row.people:,}"
-        t.add_row(str(row.hcc), str(row.label), people, "" if small else f"{row.share:.1%}")
+    top = r.top_hccs.head(10)
+    for hcc, label, n, share in zip(
+        top.hcc.tolist(), top.label.tolist(), top.people.tolist(), top.share.tolist(), strict=True
+    ):
+        small = int(n) < MIN_CELL
+        count = f"<{MIN_CELL}" if small else f"{int(n):,}"
+        t.add_row(str(hcc), str(label), count, "" if small else f"{share:.1%}")
     console.print(t)
     console.print(f"Counts under {MIN_CELL} people are not shown.")
     console.print("Stored in the warehouse: hcc_score, hcc_factor.")
