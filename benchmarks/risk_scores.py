@@ -6,9 +6,12 @@ hccpy and comorbidipy, on the same synthetic patients in one run.
 popweave scores every patient in DuckDB (diagnoses and people loaded into an in-memory
 database first, not timed; the result fetched as Arrow, timed). CMS-HCC is timed through
 ``hcc_score_table``, whose statement is compiled on the first call and kept (that first
-call is printed too), and through the Ibis expression ``hcc_scores`` built and compiled on
-every call. hccpy is timed on its profile calls alone (engine and per-person code lists
-made first). The peers run on
+call is printed too), twice: with ``codes="canonical"``, as ``popweave run hcc`` scores the
+warehouse, where every load spells ICD-10-CM codes canonically (the synthetic codes are
+spelled so), matched as they are; and with any spelling, normalised first (the default,
+for data from elsewhere). The two give the same scores here, which is checked. And through
+the Ibis expression ``hcc_scores`` built and compiled on every call. hccpy is timed on its
+profile calls alone (engine and per-person code lists made first). The peers run on
 ``--peer-people`` of the same patients (their rates do not depend on the count) and their
 rates are compared per patient. Targets: HCC >= 100x hccpy, comorbidity >= 20x comorbidipy.
 """
@@ -64,9 +67,16 @@ def main() -> None:
         v = f"v{version}"
         first = timed(lambda v=v: hcc_score_table(d, p, version=v), repeat=1)  # type: ignore[misc]
         ours = timed(lambda v=v: hcc_score_table(d, p, version=v), repeat=9)  # type: ignore[misc]
+        stored = timed(
+            lambda v=v: hcc_score_table(d, p, version=v, codes="canonical"),  # type: ignore[misc]
+            repeat=9,
+        )
+        same = hcc_score_table(d, p, version=v, codes="canonical").sort_by("person_id")
+        assert same.equals(hcc_score_table(d, p, version=v).sort_by("person_id"))
         expr = timed(lambda v=v: hcc_scores(d, p, version=v).to_pyarrow())  # type: ignore[misc]
         peer = timed(peers.hccpy_runner(few, few_dx, version), repeat=3)
-        rows.append((f"CMS-HCC V{version}", ours, n, peer, m, "hccpy", 100))
+        rows.append((f"CMS-HCC V{version} stored codes", stored, n, peer, m, "hccpy", 100))
+        rows.append((f"CMS-HCC V{version} any spelling", ours, n, peer, m, "hccpy", 100))
         extra.append((f"CMS-HCC V{version}", first, expr, ours))
     for name, ours_fn, score, weighting in (
         ("Charlson (Quan 2011)", lambda: charlson(d).to_pyarrow(), "charlson", "quan"),
@@ -76,17 +86,18 @@ def main() -> None:
         peer = timed(lambda s=score, w=weighting: peers.comorbidipy_scores(few_dx, s, w), 1)  # type: ignore[misc]
         rows.append((name, ours, n, peer, m, "comorbidipy", 20))
     print(
-        f"{'score':28} {'popweave/s':>12} {'peer/s':>10} {'peer':12} {'ratio':>8}  target"
+        f"{'score':32} {'popweave/s':>12} {'peer/s':>10} {'peer':12} {'ratio':>8}  target"
         f"  {'(per CPU-s: popweave':>21} {'peer':>8} {'ratio)':>7}"
     )
-    ok = True
+    missed = []
     for name, ours, n_ours, peer, n_peer, peer_name, target in rows:
         ours_rate, peer_rate = n_ours / ours[0], n_peer / peer[0]
         ratio = ours_rate / peer_rate
         cpu = (n_ours / ours[1], n_peer / peer[1])
-        ok &= ratio >= target
+        if ratio < target:
+            missed.append(name)
         print(
-            f"{name:28} {ours_rate:12,.0f} {peer_rate:10,.0f} {peer_name:12} {ratio:7.1f}x"
+            f"{name:32} {ours_rate:12,.0f} {peer_rate:10,.0f} {peer_name:12} {ratio:7.1f}x"
             f"  >= {target}x {'met' if ratio >= target else 'NOT met':7}"
             f"  {cpu[0]:13,.0f} {cpu[1]:8,.0f} {cpu[0] / cpu[1]:6.1f}x"
         )
@@ -96,7 +107,7 @@ def main() -> None:
             f" compile {first[0]:.3f} s; Ibis expression built and compiled per call"
             f" {expr[0]:.3f} s ({n / expr[0]:,.0f}/s)"
         )
-    print("all targets met" if ok else "some targets not met")
+    print("all targets met" if not missed else f"targets not met: {', '.join(missed)}")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,9 @@ def data_model_markdown() -> str:
                 rules.append("not after the load date")
             if c.not_before:
                 rules.append(f"not before {c.not_before}")
+            if c.icd10cm:
+                rows_ = "" if c.icd10cm == "always" else f" (rows whose `{c.icd10cm}` is ICD10CM)"
+                rules.append(f"ICD-10-CM codes{rows_} stored as `E11.9`, `I10`")
             req = "yes" if c.required else ""
             cells = [f"`{c.name}`", c.kind.value, req, "; ".join(rules), c.description]
             out.append("| " + " | ".join(_cell(x) for x in cells) + " |")

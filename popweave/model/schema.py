@@ -45,9 +45,11 @@ SQL_TYPES: dict[Kind, str] = {
 class Column:
     """One column: its type, whether it is required, and what values it may hold.
 
-    ``allowed`` lists permitted values; ``code_system_of`` names the companion code column
-    whose code system this column holds; ``references`` is ``"table.column"`` for foreign keys;
+    ``allowed`` lists permitted values; ``references`` is ``"table.column"`` for foreign keys;
     ``minimum`` / ``maximum`` bound numbers; ``not_future`` rejects dates after the load.
+    ``icd10cm`` marks a column of ICD-10-CM codes, stored in canonical spelling (see
+    :func:`popweave.model.codes.icd10cm`): ``"always"``, or the name of the code-system column
+    whose ``ICD10CM`` rows hold them.
     """
 
     name: str
@@ -60,6 +62,7 @@ class Column:
     maximum: float | None = None
     not_future: bool = False
     not_before: str | None = None
+    icd10cm: str | None = None
 
     @property
     def arrow_type(self) -> pa.DataType:

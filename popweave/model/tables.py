@@ -141,7 +141,13 @@ def _code_pair(systems: tuple[str, ...], what: str, required: bool = True) -> tu
             allowed=systems,
             description=f"Code system of the {what}.",
         ),
-        Column("code", S, required=required, description=f"The {what} code."),
+        Column(
+            "code",
+            S,
+            required=required,
+            description=f"The {what} code.",
+            icd10cm="code_system" if "ICD10CM" in systems else None,
+        ),
     )
 
 
@@ -412,7 +418,12 @@ CLAIM_LINE = Table(
         Column("service_date", D, required=True, not_future=True, not_before=EARLIEST),
         Column("payer", S, required=True, allowed=PAYERS),
         *_code_pair(CLAIM_CODE_SYSTEMS, "billed service", required=False),
-        Column("diagnosis_code", S, description="Principal ICD-10-CM diagnosis on the claim."),
+        Column(
+            "diagnosis_code",
+            S,
+            description="Principal ICD-10-CM diagnosis on the claim.",
+            icd10cm="always",
+        ),
         Column("place_of_service", S, allowed=PLACES_OF_SERVICE),
         Column("allowed_amount", M, required=True, minimum=0),
         Column("paid_amount", M, required=True, minimum=0),

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from popweave.errors import LoadError
+from popweave.model.codes import icd10cm
 from popweave.model.schema import Column, Kind, Table
 
 RECORD_REASONS: dict[str, str] = {
@@ -378,6 +379,10 @@ def validate(
         unreadable = _to_numpy_mask(pc.and_(_present(raw), pc.is_null(arr)))
         _check_column(col, arr, problems, today, reference_keys if relational else None, unreadable)
 
+    for col in table.columns:
+        if col.icd10cm:
+            arrays[col.name] = _canonical_icd10cm(col, arrays)
+
     for early, late in table.ordered:
         a, b = arrays[early], arrays[late]
         if a.type != b.type:
@@ -396,6 +401,17 @@ def validate(
     )
     kept = np.flatnonzero(~problems.bad) + row_offset
     return Validated(accepted, problems.table_of_rejects(), rejected_rows, kept)
+
+
+def _canonical_icd10cm(col: Column, arrays: dict[str, pa.Array]) -> pa.Array:
+    """The column's ICD-10-CM codes in canonical spelling (:func:`codes.icd10cm`); with a
+    code-system column, only the rows it marks ``ICD10CM``."""
+    arr = arrays[col.name]
+    canonical = icd10cm(arr)
+    if col.icd10cm == "always":
+        return canonical
+    marked = pc.fill_null(pc.equal(arrays[col.icd10cm or ""], "ICD10CM"), False)
+    return pc.if_else(marked, canonical, arr)
 
 
 def _present(raw: pa.Array) -> pa.Array:

@@ -30,11 +30,14 @@ import ibis.expr.datatypes as dt_
 import pyarrow as pa
 
 from popweave.cohorts.data import Data, age_on, as_date
+from popweave.model.codes import icd10cm
 from popweave.risk._codes import memtable, normalised, rows
 from popweave.risk.comorbidity import listed
 from popweave.warehouse.prepared import Prepared
 
 VERSIONS = ("v24", "v28")
+#: How diagnosis codes are spelled: any way (normalised first), or canonically (matched as is).
+CODES = ("any", "canonical")
 SEGMENTS = ("CNA", "CND", "CFA", "CFD", "CPA", "CPD")
 
 
@@ -69,7 +72,7 @@ def hcc_people(data: Data, *, as_of: dt.date) -> Any:
     )
 
 
-def hcc_factors(diagnoses: Any, people: Any, *, version: str = "v28") -> Any:
+def hcc_factors(diagnoses: Any, people: Any, *, version: str = "v28", codes: str = "any") -> Any:
     """The relative factors each person's score adds up: ``person_id, segment, variable,
     coefficient`` (non-zero factors only).
 
@@ -78,10 +81,12 @@ def hcc_factors(diagnoses: Any, people: Any, *, version: str = "v28") -> Any:
     ``sex`` (``F``/``M`` or ``female``/``male``; anything else counts as female, as CMS codes
     only 1 and 2), ``dual`` (``none``, ``full``, ``partial``), ``orec`` (``0`` old age, ``1``
     disability, ``2`` ESRD, ``3`` both). Variables are CMS's names: ``F70_74``,
-    ``OriginallyDisabled_Female``, ``HCC85``, ``DIABETES_CHF``, ``D3``.
+    ``OriginallyDisabled_Female``, ``HCC85``, ``DIABETES_CHF``, ``D3``. ``codes`` as in
+    :func:`hcc_scores`.
     """
+    check_options(version, 1.0, 0.0, codes)
     t = _Tables.of(version)
-    w = _final(diagnoses, people, t)
+    w = _final(diagnoses, people, t, codes)
     w = w.join(t.factors.select("seg", "segment"), "seg").left_join(t.cells, _CELL_KEY)
     words = _words(w, "f", t.words)
     flags = w.select(
@@ -110,6 +115,7 @@ def hcc_scores(
     normalisation: float = 1.0,
     coding_adjustment: float = 0.0,
     hccs: bool = False,
+    codes: str = "any",
 ) -> Any:
     """CMS-HCC community risk score per person of ``people``.
 
@@ -117,7 +123,10 @@ def hcc_scores(
     (``score / normalisation * (1 - coding_adjustment)``; e.g. V28 for 2024: normalisation
     1.015, coding adjustment 0.059) and ``hcc_count`` (payment HCCs after hierarchies);
     with ``hccs=True`` also ``hccs``, those HCCs comma-separated by number. Inputs as in
-    :func:`hcc_factors`, which lists the factors behind each score.
+    :func:`hcc_factors`, which lists the factors behind each score. ``codes``: ``"any"``
+    spelling (normalised, see ``_codes.normalised``) or ``"canonical"``, codes spelled as the
+    warehouse stores them (:func:`popweave.model.codes.icd10cm`: ``E11.9``, ``I10``), which
+    are matched exactly (any other spelling then counts for nothing).
 
     The HCCs are bits of 64-bit words: each distinct code maps once to words of HCC bits
     (plus bits of the mappings an age/sex edit decides, and the children its HCCs drop),
@@ -136,9 +145,9 @@ def hcc_scores(
     >>> t[["segment", "score", "hcc_count", "hccs"]].values.tolist()
     [['CNA', 1.033, 2, 'HCC38,HCC226']]
     """
-    check_options(version, normalisation, coding_adjustment)
+    check_options(version, normalisation, coding_adjustment, codes)
     t = _Tables.of(version)
-    w = _final(diagnoses, people, t)
+    w = _final(diagnoses, people, t, codes)
     w = w.join(t.factors, "seg").left_join(t.cells, _CELL_KEY)
     words = _words(w, "f", t.words)
     milli = w.cell.fill_null(0)
@@ -168,10 +177,14 @@ def hcc_scores(
     )
 
 
-def check_options(version: str, normalisation: float, coding_adjustment: float) -> None:
-    """ValueError unless the version is known, the normalisation factor positive and the
-    coding adjustment in [0, 1)."""
+def check_options(
+    version: str, normalisation: float, coding_adjustment: float, codes: str = "any"
+) -> None:
+    """ValueError unless the version is known, the normalisation factor positive, the
+    coding adjustment in [0, 1) and ``codes`` one of :data:`CODES`."""
     _Tables.of(version)  # ValueError for an unknown version (the tables are kept)
+    if codes not in CODES:
+        raise ValueError(f"codes must be one of {', '.join(CODES)}, got {codes!r}")
     if normalisation <= 0:
         raise ValueError(f"normalisation must be positive, got {normalisation}")
     if not 0 <= coding_adjustment < 1:
@@ -269,13 +282,11 @@ class _Tables:
                 if not s[1][0]:
                     for k, m in enumerate(self.own_drops.get(s[0], ())):
                         cols[f"d{k}"][n] |= m
-        self.mapping = ibis.memtable(
-            pa.table(
-                {
-                    "code": pa.array(codes, pa.string()),
-                    **{c: pa.array(v, pa.int64()) for c, v in cols.items()},
-                }
-            )
+        words = {c: pa.array(v, pa.int64()) for c, v in cols.items()}
+        self.mapping = ibis.memtable(pa.table({"code": pa.array(codes, pa.string()), **words}))
+        #: The same, keyed by the canonical spelling (``E11.9``).
+        self.canonical = ibis.memtable(
+            pa.table({"code": icd10cm(pa.array(codes, pa.string())), **words})
         )
         self.groups: dict[str, list[str]] = {}
         for r in rows(f"{name}_groups"):
@@ -577,14 +588,17 @@ def _any(values: list[Any]) -> Any:
     return out
 
 
-def _final(diagnoses: Any, people: Any, t: _Tables) -> Any:
+def _final(diagnoses: Any, people: Any, t: _Tables, codes: str = "any") -> Any:
     """One row per person of ``people``: ``person_id, seg, band`` (see :func:`_people`,
     :func:`_band`), the payment-HCC words after hierarchies ``f0 ...``, a boolean per flag
     variable (``t.flags``), ``hcc_count`` and ``n``, the count capped at 10 (D10P)."""
-    # The distinct codes are normalised and mapped, then joined back to the diagnoses.
-    raw = diagnoses.select(raw=diagnoses.code).distinct()
-    codes = raw.join(t.mapping, normalised(raw.raw) == t.mapping.code).drop("code")
-    hit = diagnoses.join(codes, diagnoses.code == codes.raw)
+    if codes == "canonical":
+        hit = diagnoses.join(t.canonical, diagnoses.code == t.canonical.code)
+    else:
+        # The distinct codes are normalised and mapped, then joined back to the diagnoses.
+        raw = diagnoses.select(raw=diagnoses.code).distinct()
+        mapped = raw.join(t.mapping, normalised(raw.raw) == t.mapping.code).drop("code")
+        hit = diagnoses.join(mapped, diagnoses.code == mapped.raw)
     cols = [*(f"w{k}" for k in range(t.mwords)), *(f"d{k}" for k in range(t.words))]
     bits = hit.group_by("person_id").aggregate(**{c: _bit_or(hit[c]) for c in cols})
     p = _people(people)

@@ -80,11 +80,12 @@ def run_hcc(
     dx = diagnoses(data, start, end)
     people = hcc_people(data, as_of=as_of)
     options = {"normalisation": normalisation, "coding_adjustment": coding_adjustment}
-    scores = hcc_score_table(dx, people, version=version, hccs=True, **options)
+    # Loads store ICD-10-CM codes in canonical spelling, so they are matched as they are.
+    scores = hcc_score_table(dx, people, version=version, hccs=True, codes="canonical", **options)
     if scores.num_rows == 0:
         raise PopweaveError(f"nobody has Medicare or dual coverage on {as_of}")
     say("the factors behind each score")
-    factors = hcc_factors(dx, people, version=version).to_pyarrow()
+    factors = hcc_factors(dx, people, version=version, codes="canonical").to_pyarrow()
     if engine is not None:
         say("storing hcc_score and hcc_factor")
         keys = {"payment_year": year, "version": version}

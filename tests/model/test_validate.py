@@ -585,3 +585,27 @@ def test_property_every_row_is_accepted_or_rejected(rows: list[dict[str, Any]]) 
         assert dt.date(1900, 1, 1) <= r["birth_date"] <= TODAY
         assert r["death_date"] is None or r["birth_date"] <= r["death_date"] <= TODAY
     assert result.accepted.schema == table("person").arrow_schema
+
+
+def test_icd10cm_codes_are_stored_in_canonical_spelling() -> None:
+    spellings = ["e119", " E11.9 ", "E 11.9", "I10", "i10", "w19xxxa", "E11."]
+    rows = [
+        {**GOOD["condition"], "condition_id": f"c{i}", "code": code}
+        for i, code in enumerate(spellings)
+    ]
+    # Other code systems keep their codes as given.
+    rows.append(
+        {**GOOD["condition"], "condition_id": "s", "code_system": "SNOMED", "code": "44054006 "}
+    )
+    got = run("condition", rows).accepted.column("code").to_pylist()
+    assert got == ["E11.9", "E11.9", "E11.9", "I10", "I10", "W19.XXXA", "E11", "44054006 "]
+    # A column that only holds ICD-10-CM codes: always; an absent code stays absent.
+    lines = [
+        {**GOOD["claim_line"], "line_number": 1, "diagnosis_code": "j449"},
+        {**GOOD["claim_line"], "line_number": 2},
+    ]
+    got = run("claim_line", lines).accepted.column("diagnosis_code").to_pylist()
+    assert got == ["J44.9", None]
+    # Encounters carry the pair too.
+    enc = {**GOOD["encounter"], "code_system": "ICD10CM", "code": "i500"}
+    assert run("encounter", [enc]).accepted.column("code").to_pylist() == ["I50.0"]

@@ -15,6 +15,7 @@ import pytest
 from popweave.risk import hcc
 from popweave.risk._codes import rows
 from popweave.risk.hcc import hcc_factors, hcc_score_table, hcc_scores, hierarchy
+from popweave.terminology import icd10
 from tests.risk import peers
 
 N = 10_000
@@ -27,10 +28,10 @@ def person(
 
 
 def score(
-    codes: dict[str, list[str]], people: list[dict[str, Any]], version: str, **kw: Any
+    dx_codes: dict[str, list[str]], people: list[dict[str, Any]], version: str, **kw: Any
 ) -> pd.DataFrame:
     dx = pd.DataFrame(
-        [(p, c) for p, cs in codes.items() for c in cs], columns=["person_id", "code"]
+        [(p, c) for p, cs in dx_codes.items() for c in cs], columns=["person_id", "code"]
     )
     t = hcc_scores(ibis.memtable(dx), ibis.memtable(pd.DataFrame(people)), version=version, **kw)
     return t.execute().set_index("person_id")
@@ -143,6 +144,30 @@ def test_prepared_statement_equals_the_expression(version: str) -> None:
         assert got.equals(want)
     with pytest.raises(ValueError, match="unknown CMS-HCC version"):
         hcc_score_table(d, p, version="v99")
+
+
+@pytest.mark.parametrize("version", ["v24", "v28"])
+def test_canonical_codes_are_matched_as_they_are(version: str) -> None:
+    """Codes spelled as the warehouse stores them score as any spelling does; other
+    spellings are not looked for."""
+    people, dx = synthetic()
+    con = ibis.duckdb.connect()
+    d, p = con.create_table("dx", dx.head(20_000)), con.create_table("people", people)
+    assert set(dx.code) == {icd10.normalise(c) for c in dx.code}  # canonical already
+    want = hcc_score_table(d, p, version=version, hccs=True).sort_by("person_id")
+    got = hcc_score_table(d, p, version=version, hccs=True, codes="canonical")
+    assert got.sort_by("person_id").equals(want)
+    assert hcc_scores(d, p, version=version, codes="canonical").to_pyarrow().num_rows == len(people)
+    out = score(
+        {"a": ["E11.9"], "b": ["e119"], "c": ["I10"]},
+        [person(x) for x in "abc"],
+        version,
+        hccs=True,
+        codes="canonical",
+    )
+    assert out.loc["a", "hcc_count"] == 1 and out.loc["b", "hcc_count"] == 0
+    with pytest.raises(ValueError, match="codes must be one of any, canonical"):
+        hcc_score_table(d, p, version=version, codes="dotted")
 
 
 def reference(present: set[str], version: str) -> set[str]:
