@@ -39,8 +39,9 @@ def population() -> Pop:
     p.encounter("OUT2_OLD", "2022-12-31", dx="E11.9")  # outside the 2-year look-back
     p.encounter("OUT2_OLD", "2024-03-01", dx="E11.9")
     p.person("CLAIMS2")
-    p.claim("CLAIMS2", "2023-06-01", "E11.9", pos="11")
-    p.claim("CLAIMS2", "2024-06-01", "E11.9", pos="11")
+    # Claims spell codes without the dot (and files in any case): loads store E11.9.
+    p.claim("CLAIMS2", "2023-06-01", "E119", pos="11")
+    p.claim("CLAIMS2", "2024-06-01", " e11.9", pos="11")
     p.person("CLAIM_INP")
     p.claim("CLAIM_INP", "2024-06-01", "E11.9", pos="21")
     # Labs: last HbA1c > 9.
