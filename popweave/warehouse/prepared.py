@@ -98,11 +98,17 @@ def _backend(tables: Any) -> Any:
     return next(iter(found.values())) if found else ibis.get_backend()
 
 
-@functools.lru_cache(maxsize=256)
 def _input(table: ops.Relation) -> tuple[str, tuple[ops.InMemoryTable, ...]]:
-    """An input table's DuckDB SQL and the in-memory tables it reads."""
-    found = tuple(table.find(ops.InMemoryTable))
-    return ibis.to_sql(table.to_expr(), dialect="duckdb"), found
+    """An input table's DuckDB SQL and the in-memory tables it reads (a stored table's SQL
+    is kept; other inputs may hold data, so they are not)."""
+    if isinstance(table, ops.DatabaseTable):
+        return _stored(table), ()
+    return ibis.to_sql(table.to_expr(), dialect="duckdb"), tuple(table.find(ops.InMemoryTable))
+
+
+@functools.lru_cache(maxsize=256)
+def _stored(table: ops.DatabaseTable) -> str:
+    return str(ibis.to_sql(table.to_expr(), dialect="duckdb"))
 
 
 #: The in-memory tables registered per DuckDB connection.
