@@ -9,13 +9,13 @@ coverage on the index date, one group per chronic condition (diagnosis on or bef
 date, from the condition list or an encounter diagnosis, by value set), the Charlson index
 (Quan 2011 weights, :func:`popweave.risk.comorbidity.charlson`, diagnoses of the two years
 before), the CMS-HCC V28 community score and count of payment HCCs
-(:func:`popweave.risk.hcc.hcc_scores`, diagnoses of the year before), the highest LACE index
-of the hospital stays discharged in the ``lookback_days`` before (:func:`popweave.risk.lace.lace`,
-0 without a stay), hospital stays, ED visits, other visits and allowed cost in the
-``lookback_days`` before, the last HbA1c and the
-last blood pressure (within two years), the area deprivation index of the person's area, and
-the last social-needs screening answer (within two years) for transport, food and housing
-(1 need, 0 no need, missing when not screened).
+(:func:`popweave.risk.hcc.hcc_scores`, diagnoses of the year before, codes matched as the
+warehouse stores them), the highest LACE index of the hospital stays discharged in the
+``lookback_days`` before (:func:`popweave.risk.lace.lace`, 0 without a stay), hospital
+stays, ED visits, other visits and allowed cost in the ``lookback_days`` before, the last
+HbA1c and the last blood pressure (within two years), the area deprivation index of the
+person's area, and the last social-needs screening answer (within two years) for transport,
+food and housing (1 need, 0 no need, missing when not screened).
 
 Race and ethnicity are not features: they are audit attributes only (:func:`attributes`).
 """
@@ -207,7 +207,7 @@ def features(
         dual=ibis.ifelse((out.payer_medicaid + out.payer_dual) > 0, "full", "none"),
         orec=ibis.literal("0"),
     )
-    raf = hcc_scores(diagnoses(data, start, d), who, version="v28")
+    raf = hcc_scores(diagnoses(data, start, d), who, version="v28", codes="canonical")
     out = _left(
         out,
         raf.select(
