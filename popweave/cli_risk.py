@@ -105,8 +105,6 @@ def hcc(
 ) -> None:
     """CMS-HCC community risk scores of everyone with Medicare coverage in a payment year
     (table hcc_score) and the relative factors behind them (hcc_factor)."""
-    import numpy as np
-
     from popweave.equity.suppress import MIN_CELL, suppress_mask
     from popweave.risk.hcc_run import run_hcc
     from popweave.warehouse import open_workspace_engine
@@ -135,7 +133,7 @@ def hcc(
     for c, j in (("segment", "left"), ("people", "right"), ("mean risk score", "right")):
         t.add_column(c, justify=j)  # type: ignore[arg-type]
     segs = s.groupby("segment").agg(people=("risk_score", "size"), mean=("risk_score", "mean"))
-    hidden = suppress_mask(segs[["people"]]) if len(segs) else np.zeros(0, dtype=bool)
+    hidden = suppress_mask(segs[["people"]])
     for seg, people, mean, hide in zip(segs.index, segs.people, segs["mean"], hidden, strict=True):
         if hide:
             t.add_row(str(seg), "suppressed", "")

@@ -53,12 +53,14 @@ class Prepared:
         sql, memtables = self._compiled(tables)
         inputs = []
         for name, table in tables.items():
-            source, found = _input(table.op())
-            memtables += found
-            # A stored table is scanned where it is used rather than buffered for a second
-            # use; anything else is computed once.
-            kind = "NOT MATERIALIZED " if isinstance(table.op(), ops.DatabaseTable) else ""
-            inputs.append(f'"{PREFIX}{name}" AS {kind}({source})')
+            op = table.op()
+            if isinstance(op, ops.DatabaseTable):
+                # Scanned where it is used rather than buffered for a second use; its SQL is
+                # kept (other inputs may hold data, so theirs is not).
+                inputs.append(f'"{PREFIX}{name}" AS NOT MATERIALIZED ({_stored(op)})')
+            else:  # computed once
+                memtables += tuple(op.find(ops.InMemoryTable))
+                inputs.append(f'"{PREFIX}{name}" AS ({ibis.to_sql(table, dialect="duckdb")})')
         query = f"WITH {', '.join(inputs)} SELECT * FROM ({sql})"
         # execute() then Arrow copies the result once more than sql() then Arrow, which binds
         # a relation first; for 100,000 scored rows the copy is the cheaper. DuckDB warns of
@@ -98,16 +100,9 @@ def _backend(tables: Any) -> Any:
     return next(iter(found.values())) if found else ibis.get_backend()
 
 
-def _input(table: ops.Relation) -> tuple[str, tuple[ops.InMemoryTable, ...]]:
-    """An input table's DuckDB SQL and the in-memory tables it reads (a stored table's SQL
-    is kept; other inputs may hold data, so they are not)."""
-    if isinstance(table, ops.DatabaseTable):
-        return _stored(table), ()
-    return ibis.to_sql(table.to_expr(), dialect="duckdb"), tuple(table.find(ops.InMemoryTable))
-
-
 @functools.lru_cache(maxsize=256)
 def _stored(table: ops.DatabaseTable) -> str:
+    """A stored input table's DuckDB SQL."""
     return str(ibis.to_sql(table.to_expr(), dialect="duckdb"))
 
 
