@@ -18,6 +18,11 @@ def ws(city_ws: Path) -> Path:
     return city_ws
 
 
+def printed_counts(stdout: str) -> list[int]:
+    """The whole numbers in the cells of the tables a command printed."""
+    return [int(n.replace(",", "")) for n in re.findall(r"│\s*([\d,]+)\s*│", stdout)]
+
+
 def query(ws: Path, sql: str) -> pd.DataFrame:
     with duckdb.connect(str(ws / "warehouse.duckdb"), read_only=True) as con:
         return con.sql(sql).df()
@@ -29,7 +34,7 @@ def test_scores_everyone_with_medicare_on_1_february_and_stores_the_factors(ws: 
     assert "payment year 2026" in res.stdout and "Stored in the warehouse" in res.stdout
     # No count of fewer than 11 people is printed: segments are suppressed (with one more
     # where the rest would give them away from the total), HCCs shown as "<11".
-    shown = [int(n.replace(",", "")) for n in re.findall(r"│\s*([\d,]+)\s*│", res.stdout)]
+    shown = printed_counts(res.stdout)
     assert shown and min(shown) >= 11, res.stdout
     assert "Counts under 11 people are not shown" in res.stdout
     # Who: Medicare or dual coverage on 2026-02-01 (the synthetic data end in 2025).
@@ -96,7 +101,7 @@ def test_small_counts_are_not_printed(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     res = cli("run", "hcc", "-w", tmp_path / "ws", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    shown = [int(n.replace(",", "")) for n in re.findall(r"│\s*([\d,]+)\s*│", res.stdout)]
+    shown = printed_counts(res.stdout)
     assert all(n >= 11 for n in shown), res.stdout
     # This small city has HCCs paid to fewer than 11 people: they are listed, count hidden.
     assert "<11" in res.stdout, res.stdout
